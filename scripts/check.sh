@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# `make check`: every check of the workspace, in order, with per-stage
+# times, ending with one line "N passed, N failed".
+#
+# Stages: deps, base tree, series applies, apply/export round trip,
+# checkpatch --strict per patch, bisect build (arm64, each commit), x86_64
+# builds, KUnit (kunit.py, arm64), QEMU scenarios (when present).
+#
+# It works in its own worktree ($BUILD/check) of the base tree, so a
+# developer's work in $KSRC is never touched.  Builds there share ccache
+# with every other tree (see kbuild.sh), and a commit that already built
+# is not built again.
+. "$(dirname "$0")/lib.sh"
+
+CHECK=${CHECK_TREE:-$BUILD/check}
+RESULTS=$BUILD/check-results.txt
+LOGS=$BUILD/logs
+mkdir -p "$LOGS"
+: >"$RESULTS"
+T0=$(date +%s)
+
+result() { # PASS|FAIL NAME [DETAIL]
+	printf '%s %s%s\n' "$1" "$2" "${3:+ ($3)}" >>"$RESULTS"
+	if [ "$1" = PASS ]; then
+		printf '  ok      %s%s\n' "$2" "${3:+ ($3)}"
+	else
+		printf '  FAILED  %s%s\n' "$2" "${3:+ ($3)}"
+	fi
+}
+
+STAGE=
+STAGE_T=0
+stage() {
+	stage_end
+	STAGE=$1
+	STAGE_T=$(date +%s)
+	echo
+	echo "=== $STAGE"
+}
+stage_end() {
+	[ -n "$STAGE" ] || return 0
+	local now
+	now=$(date +%s)
+	printf '=== %s: %ds\n' "$STAGE" $((now - STAGE_T))
+	printf '%-28s %5ds\n' "$STAGE" $((now - STAGE_T)) >>"$BUILD/check-times.txt"
+	STAGE=
+}
+
+# Run a command with its output in a log file; on failure show the tail.
+logged() { # LOGNAME CMD...
+	local log=$LOGS/$1
+	shift
+	if "$@" >"$log" 2>&1; then
+		return 0
+	fi
+	tail -n 25 "$log" | sed 's/^/    | /'
+	echo "    (full log: $log)"
+	return 1
+}
+
+finish() {
+	stage_end
+	local p f
+	p=$(grep -c '^PASS ' "$RESULTS" || true)
+	f=$(grep -c '^FAIL ' "$RESULTS" || true)
+	echo
+	echo "=== stage times"
+	cat "$BUILD/check-times.txt"
+	printf '%-28s %5ds\n' total $(($(date +%s) - T0))
+	if [ "$f" -gt 0 ]; then
+		echo
+		echo "failed checks:"
+		grep '^FAIL ' "$RESULTS" | sed 's/^FAIL /  /'
+	fi
+	echo
+	echo "$p passed, $f failed"
+	[ "$f" -eq 0 ]
+}
+
+: >"$BUILD/check-times.txt"
+
+# --- deps --------------------------------------------------------------------
+stage deps
+if logged deps.log "$TOP/scripts/deps.sh"; then
+	result PASS "deps installed"
+else
+	result FAIL "deps installed"
+fi
+
+# --- base tree -----------------------------------------------------------------
+stage base
+if ! logged base.log "$TOP/scripts/fetch-base.sh"; then
+	result FAIL "base tree $BASE fetched and verified"
+	finish
+	exit 1
+fi
+result PASS "base tree $BASE fetched and verified" "$(kgit config iommu-reset.version) $(kgit rev-parse --short "$BASE_TAG")"
+
+# --- series applies ------------------------------------------------------------
+stage apply
+if [ ! -e "$CHECK/.git" ]; then
+	git -C "$KSRC" worktree prune
+	git -C "$KSRC" worktree add -q --detach "$CHECK" "$BASE_TAG"
+fi
+# The check tree is the workspace's own: reset it, whatever a previous
+# (maybe interrupted) run left there.
+git -C "$CHECK" am --abort >/dev/null 2>&1 || true
+git -C "$CHECK" reset -q --hard
+if logged apply.log env KSRC="$CHECK" SERIES_BRANCH=check FORCE=1 "$TOP/scripts/series.sh" apply "$CHECK"; then
+	npatches=$(git -C "$CHECK" rev-list --count "$BASE_TAG..HEAD")
+	result PASS "series applies on $BASE" "$npatches patches"
+else
+	result FAIL "series applies on $BASE" "$(grep -m1 '^error:' "$LOGS/apply.log" | cut -c8-)"
+	finish
+	exit 1
+fi
+
+# --- round trip ----------------------------------------------------------------
+stage round-trip
+rt=$(mktemp -d)
+cp "$TOP/patches/0000-cover-letter.patch" "$rt/"
+if logged export.log env KSRC="$CHECK" "$TOP/scripts/series.sh" export "$rt" &&
+	diff -ru "$TOP/patches" "$rt" >"$LOGS/round-trip.diff"; then
+	result PASS "apply then export is byte-identical"
+else
+	head -n 30 "$LOGS/round-trip.diff" | sed 's/^/    | /'
+	result FAIL "apply then export is byte-identical" "see $LOGS/round-trip.diff"
+fi
+rm -rf "$rt"
+
+# --- checkpatch ----------------------------------------------------------------
+stage checkpatch
+# shellcheck source=checkpatch.sh
+. "$TOP/scripts/checkpatch.sh"
+for p in $(sed -e 's/#.*//' "$TOP/patches/series"); do
+	if out=$(run_checkpatch "$CHECK" "$TOP/patches/$p"); then
+		result PASS "checkpatch --strict $p"
+	else
+		echo "$out" | head -n 20 | sed 's/^/    | /'
+		result FAIL "checkpatch --strict $p"
+	fi
+done
+
+# --- builds --------------------------------------------------------------------
+# build_at NAME COMMIT: build config NAME of the check tree at COMMIT,
+# unless that commit already built successfully for NAME.
+build_at() {
+	local name=$1 commit=$2 out stamp
+	out=$CHECK/.out-$name
+	stamp=$out/.built-commit
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$commit" ]; then
+		return 0
+	fi
+	git -C "$CHECK" checkout -q --detach "$commit"
+	rm -f "$stamp"
+	KSRC=$CHECK "$TOP/scripts/kbuild.sh" "$name" || return 1
+	mkdir -p "$out"
+	echo "$commit" >"$stamp"
+}
+
+stage bisect-arm64
+mkdir -p "$BUILD/images"
+commits=$(git -C "$CHECK" rev-list --reverse "$BASE_TAG..check")
+head_commit=$(git -C "$CHECK" rev-parse check)
+# The base builds first: the QEMU scenarios compare against it.
+if logged build-arm64-base.log build_at arm64 "$(git -C "$CHECK" rev-parse "$BASE_TAG")"; then
+	result PASS "arm64 build: base"
+	mkdir -p "$BUILD/images/base"
+	cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/base/Image"
+else
+	result FAIL "arm64 build: base"
+fi
+i=0
+for c in $commits; do
+	i=$((i + 1))
+	subj=$(git -C "$CHECK" log -1 --format=%s "$c")
+	t=$(date +%s)
+	if logged "build-arm64-$i.log" build_at arm64 "$c"; then
+		result PASS "arm64 build: patch $i: $subj" "$(($(date +%s) - t))s"
+	else
+		result FAIL "arm64 build: patch $i: $subj"
+	fi
+done
+if [ -f "$CHECK/.out-arm64/.built-commit" ] && [ "$(cat "$CHECK/.out-arm64/.built-commit")" = "$head_commit" ]; then
+	mkdir -p "$BUILD/images/series"
+	cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/series/Image"
+fi
+
+stage build-x86_64
+for name in x86_64 x86_64-noiommu; do
+	t=$(date +%s)
+	if logged "build-$name.log" build_at "$name" "$head_commit"; then
+		result PASS "$name build: full series" "$(($(date +%s) - t))s"
+	else
+		result FAIL "$name build: full series"
+	fi
+done
+git -C "$CHECK" checkout -q check
+
+# --- KUnit ---------------------------------------------------------------------
+stage kunit
+. "$TOP/scripts/kunit.sh"
+run_kunit "$CHECK" "$TOP/configs/kunit/.kunitconfig" kunit
+
+# --- QEMU scenarios ------------------------------------------------------------
+stage scenarios
+if [ -x "$TOP/scripts/scenarios.sh" ]; then
+	"$TOP/scripts/scenarios.sh" "$RESULTS" || true
+else
+	echo "  (no QEMU scenarios yet)"
+fi
+
+finish

@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# run_checkpatch TREE PATCH: the tree's checkpatch.pl --strict on one patch
+# file.  Prints what it finds; fails on any error, warning or check.
+#
+# An exception is allowed only with a written reason, one per line in
+# checkpatch-exceptions.txt:   <patch file name> <CHECKPATCH_TYPE> <reason>
+run_checkpatch() {
+	local tree=$1 patch=$2 name ignore=() type reason f
+	name=$(basename "$patch")
+	f=${CHECKPATCH_EXCEPTIONS:-$TOP/checkpatch-exceptions.txt}
+	if [ -f "$f" ]; then
+		while read -r p type reason; do
+			case "$p" in '' | '#'*) continue ;; esac
+			[ "$p" = "$name" ] || continue
+			[ -n "$reason" ] || {
+				echo "checkpatch-exceptions.txt: $p $type has no reason"
+				return 1
+			}
+			ignore+=(--ignore "$type")
+		done <"$f"
+	fi
+	(cd "$tree" && ./scripts/checkpatch.pl --strict --quiet --no-summary \
+		--show-types "${ignore[@]}" "$patch" 2>&1) | grep . && return 1
+	return 0
+}

@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+# Common settings for the workspace scripts. Sourced, never executed.
+#
+# Everything the workspace produces lives in $BUILD (ignored by git);
+# downloads and compiler caches live in $CACHE (outside the clone) so a
+# re-run or CI on the same machine does not fetch or compile twice.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iommu-reset}
+JOBS=${JOBS:-2}
+
+# Base tree selection: BASE=7.3 (default, pinned 7.3-rc7) or BASE=7.2 (the
+# distro kernel, Debian sid).
+BASE=${BASE:-7.3}
+case "$BASE" in
+7.3)
+	BASE_SUITE=experimental
+	BASE_PKG=linux-source-7.3
+	BASE_VER='7.3~rc7-1~exp1'
+	BASE_SHA256=8bf8ca5ea8b1b307ca698db982ba48d6d223263b4d3dfb1973d055e316c44e75
+	;;
+7.2)
+	BASE_SUITE=sid
+	BASE_PKG=linux-source-7.2
+	BASE_VER='7.2.13-1'
+	BASE_SHA256=30a8c5fc63f9028a62e6d7b3f7f43bee67425dbce2a05fceba83f9b87c92083d
+	;;
+*)
+	echo "error: BASE must be 7.3 or 7.2 (got '$BASE')" >&2
+	exit 2
+	;;
+esac
+
+# The kernel tree for the 7.3 base is $BUILD/linux; other bases get their
+# own tree so switching never throws work away.
+if [ "$BASE" = 7.3 ]; then
+	KSRC=${KSRC:-$BUILD/linux}
+else
+	KSRC=${KSRC:-$BUILD/linux-$BASE}
+fi
+BASE_TAG=base
+
+# The one neutral identity used for the base commit, the series' authorship
+# and Signed-off-by. Whoever posts the series re-signs it (see README).
+PROJECT_NAME='iommu-reset series'
+PROJECT_EMAIL='iommu-reset-series@example.org'
+
+# Deterministic base commit: fixed identity and date.
+BASE_DATE='2026-01-01T00:00:00+0000'
+
+export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+export CCACHE_COMPILERCHECK=content
+# Kernel builds with the same source in different places share hits.
+export CCACHE_BASEDIR=$BUILD
+export CCACHE_NOHASHDIR=1
+# Reproducible kernel builds also help ccache.
+export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2026'
+export KBUILD_BUILD_USER=iommu-reset
+export KBUILD_BUILD_HOST=workspace
+
+die() {
+	echo "error: $*" >&2
+	exit 1
+}
+
+warn() {
+	echo "WARNING: $*" >&2
+}
+
+info() {
+	echo ">>> $*"
+}
+
+need() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 ||
+			die "missing tool '$t': run 'make deps' (installs it with apt-get)"
+	done
+}
+
+# All heavy builds take this lock: the machine has two cores and two
+# kernel builds at once would only make both slow.
+with_build_lock() {
+	mkdir -p "$CACHE"
+	flock "$CACHE/build.lock" "$@"
+}
+
+kgit() {
+	git -C "$KSRC" "$@"
+}
+
+# git settings that make commit ids independent of the machine.
+git_det() {
+	git -c user.name="$PROJECT_NAME" -c user.email="$PROJECT_EMAIL" \
+		-c core.autocrlf=false -c core.fileMode=true -c commit.gpgsign=false \
+		-c core.hooksPath=/dev/null "$@"
+}

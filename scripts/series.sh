@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The patch queue <-> kernel tree round trip.
+#
+#   scripts/series.sh apply  [TREE]   base + patches/ as commits on branch
+#                                     $SERIES_BRANCH (default 'series')
+#   scripts/series.sh export [DIR]    commits base..HEAD of $KSRC -> patches/ (or DIR)
+#   scripts/series.sh status          what the tree has that patches/ lacks, and back
+#
+# apply refuses to run on a tree with uncommitted changes or with commits on
+# top of the base that are not in patches/ (export them first, or FORCE=1).
+# Commits are made with committer date = author date and the project
+# identity, so the same patches give the same commit ids everywhere.
+# A patch that does not apply leaves the tree as it was and is named.
+. "$(dirname "$0")/lib.sh"
+
+PATCHES=${PATCHES:-$TOP/patches}
+COVER=0000-cover-letter.patch
+
+series_files() {
+	[ -f "$PATCHES/series" ] || die "$PATCHES/series is missing"
+	sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$PATCHES/series" | grep -v '^$' || true
+}
+
+# Stable patch ids of a list of patch files / of the commits base..REV.
+patch_ids_files() {
+	local f
+	[ $# -gt 0 ] || return 0
+	for f in "$@"; do cat "$f"; done | git patch-id --stable | awk '{print $1}' | sort
+}
+patch_ids_tree() { # TREE REV
+	git -C "$1" log -p --no-merges "$BASE_TAG..$2" | git patch-id --stable | awk '{print $1}' | sort
+}
+
+require_tree() {
+	local t=$1
+	[ -d "$t/.git" ] || [ -f "$t/.git" ] || die "no kernel tree at $t: run 'make base' first"
+	git -C "$t" rev-parse -q --verify "refs/tags/$BASE_TAG" >/dev/null ||
+		die "$t has no '$BASE_TAG' tag: not a workspace tree"
+}
+
+require_clean() {
+	local t=$1 dirty
+	dirty=$(git -C "$t" status --porcelain --untracked-files=no)
+	[ -z "$dirty" ] || die "kernel tree $t has uncommitted changes; commit (or stash) them first, nothing was changed:
+$dirty"
+	[ -d "$(git -C "$t" rev-parse --git-path rebase-apply)" ] &&
+		die "kernel tree $t is in the middle of git am/rebase; finish or abort it first"
+	return 0
+}
+
+cmd_apply() {
+	local t=${1:-$KSRC} files=() f n=0 orig out branch=${SERIES_BRANCH:-series}
+	require_tree "$t"
+	require_clean "$t"
+	# Never move a branch that another worktree has checked out.
+	local wt
+	wt=$(git -C "$t" worktree list --porcelain | awk -v b="branch refs/heads/$branch" \
+		'/^worktree /{w=substr($0,10)} $0==b{print w}')
+	if [ -n "$wt" ] && [ "$(cd "$wt" && pwd -P)" != "$(cd "$t" && pwd -P)" ]; then
+		die "branch '$branch' is checked out in $wt; use SERIES_BRANCH=<name> for $t"
+	fi
+	mapfile -t files < <(series_files)
+	for f in "${files[@]}"; do
+		[ -f "$PATCHES/$f" ] || die "patches/series names $f, which does not exist"
+	done
+
+	if [ -z "${FORCE:-}" ] && git -C "$t" merge-base --is-ancestor "$BASE_TAG" HEAD 2>/dev/null; then
+		local mine exported
+		mine=$(patch_ids_tree "$t" HEAD)
+		exported=$(patch_ids_files "${files[@]/#/$PATCHES/}")
+		if [ -n "$mine" ] && [ "$mine" != "$exported" ] &&
+			[ -n "$(comm -23 <(echo "$mine") <(echo "$exported"))" ]; then
+			die "kernel tree $t has commits on top of '$BASE_TAG' that patches/ does not have.
+Export them first ('make export') or re-run with FORCE=1 to drop them (they stay reachable in the reflog)."
+		fi
+	fi
+
+	orig=$(git -C "$t" symbolic-ref -q --short HEAD || git -C "$t" rev-parse HEAD)
+	# The series is built on a detached HEAD; the branch moves only once
+	# every patch applied.
+	git -C "$t" checkout -q --detach "$BASE_TAG"
+	for f in "${files[@]}"; do
+		n=$((n + 1))
+		if ! out=$(git_det -C "$t" am -q --committer-date-is-author-date --no-3way "$PATCHES/$f" 2>&1); then
+			git -C "$t" am --abort >/dev/null 2>&1 || true
+			git -C "$t" checkout -q "$orig"
+			echo "$out" | sed 's/^/  git am: /' >&2
+			local hunk
+			hunk=$(echo "$out" | grep -m1 'patch failed:' | sed 's/.*patch failed: //')
+			die "patch $n ($f) does not apply on $(git -C "$t" config iommu-reset.version || echo base)${hunk:+: first failing hunk at $hunk}; rebase needed. The tree was left as it was."
+		fi
+	done
+	git -C "$t" branch -f "$branch" HEAD
+	git -C "$t" checkout -q "$branch"
+	info "applied ${#files[@]} patches on $BASE_TAG: $t is at $(git -C "$t" rev-parse --short HEAD) (branch series)"
+}
+
+# fill_cover GENERATED OLD: put the subject and blurb of the kept cover
+# letter into the one git format-patch generated (which carries the fresh
+# shortlog, diffstat and base-commit).
+fill_cover() {
+	local gen=$1 old=$2
+	python3 - "$gen" "$old" <<'PY'
+import re, sys
+gen, old = sys.argv[1], sys.argv[2]
+g = open(gen).read()
+o = open(old).read()
+head, _, body = o.partition("\n\n")
+# Unfold the header to read the subject.
+head = re.sub(r"\n[ \t]+", " ", head)
+m = re.search(r"^Subject: \[[^]]*\] ?(.*)$", head, re.M)
+subject = m.group(1).strip() if m else "*** SUBJECT HERE ***"
+# The blurb ends where format-patch's shortlog ("Name (N):") starts.
+m = re.search(r"^\S.* \(\d+\):$", body, re.M)
+blurb = (body[:m.start()] if m else body).rstrip("\n")
+if "*** SUBJECT HERE ***" not in g or "*** BLURB HERE ***" not in g:
+    sys.exit("format-patch cover letter template not recognised")
+g = g.replace("*** SUBJECT HERE ***", subject, 1).replace("*** BLURB HERE ***", blurb, 1)
+open(gen, "w").write(g)
+PY
+}
+
+cmd_export() {
+	local dest=${1:-$PATCHES} t=$KSRC tmp count date
+	require_tree "$t"
+	require_clean "$t"
+	git -C "$t" merge-base --is-ancestor "$BASE_TAG" HEAD ||
+		die "HEAD of $t is not on top of '$BASE_TAG'"
+	[ -f "$PATCHES/$COVER" ] || die "$PATCHES/$COVER is missing (the cover letter is kept, not generated)"
+	tmp=$(mktemp -d)
+	# shellcheck disable=SC2064
+	trap "rm -rf '$tmp'" EXIT
+	count=$(git -C "$t" rev-list --count "$BASE_TAG..HEAD")
+	if [ "$count" -gt 0 ]; then
+		git -C "$t" format-patch -q -o "$tmp" --cover-letter --base="$BASE_TAG" \
+			--zero-commit --no-signature --no-thread --subject-prefix=PATCH "$BASE_TAG..HEAD"
+		fill_cover "$tmp/$COVER" "$PATCHES/$COVER"
+		# The cover letter takes the date of the newest patch, not "now",
+		# so that exporting twice gives the same bytes.
+		date=$(git -C "$t" log -1 --format=%aD HEAD)
+		sed -i "0,/^Date: .*/s//Date: $date/" "$tmp/$COVER"
+	else
+		cp "$PATCHES/$COVER" "$tmp/$COVER"
+	fi
+	(cd "$tmp" && ls [0-9]*.patch | grep -vx "$COVER" >series || true)
+	{
+		echo "# Applied in this order onto the base (see README); the cover letter is not applied."
+		cat "$tmp/series"
+	} >"$tmp/series.new" && mv "$tmp/series.new" "$tmp/series"
+	mkdir -p "$dest"
+	rm -f "$dest"/[0-9]*.patch
+	cp "$tmp"/*.patch "$tmp/series" "$dest/"
+	info "exported $count patches from $(git -C "$t" rev-parse --short HEAD) to $dest"
+}
+
+cmd_status() {
+	local t=$KSRC files=()
+	require_tree "$t"
+	mapfile -t files < <(series_files)
+	local mine exported
+	mine=$(patch_ids_tree "$t" HEAD)
+	exported=$(patch_ids_files "${files[@]/#/$PATCHES/}")
+	if [ "$mine" = "$exported" ]; then
+		info "tree and patches/ hold the same ${#files[@]} patches"
+	else
+		echo "tree and patches/ differ: 'make export' to write the tree's commits to patches/"
+		return 1
+	fi
+}
+
+case "${1:-}" in
+apply) shift; cmd_apply "$@" ;;
+export) shift; cmd_export "$@" ;;
+status) shift; cmd_status "$@" ;;
+*) die "usage: series.sh apply [TREE] | export [DIR] | status" ;;
+esac
