@@ -20,3 +20,8 @@ CONFIG_VIRTIO_SERIAL=y
 CONFIG_NVME_PCI=y
 CONFIG_IGB_PCI_EXPRESS=y
 CONFIG_PCI_TESTDEV=y
+
+# QEMU 10.0's Kconfig misses these dependencies: nvme links against the
+# SPDM socket backend, igb against e1000x_common.c (built with e1000e).
+CONFIG_SPDM_SOCKET=y
+CONFIG_E1000E_PCI_EXPRESS=y

@@ -128,6 +128,14 @@ else
 fi
 rm -rf "$rt"
 
+# --- workspace self-tests ------------------------------------------------------
+stage selftest
+while read -r st name; do
+	result "$st" "workspace: $name"
+done < <("$TOP/scripts/selftest.sh" "$CHECK" 2>"$LOGS/selftest.log")
+sed 's/^/    | /' "$LOGS/selftest.log"
+git -C "$CHECK" checkout -q check
+
 # --- checkpatch ----------------------------------------------------------------
 stage checkpatch
 # shellcheck source=checkpatch.sh

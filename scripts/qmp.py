@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Host side of the QEMU tests: a small QMP client and a guest driver.
+
+    qmp.py run [--log FILE] [--timeout S] -- QEMU [ARGS...]
+
+starts QEMU paused with a QMP socket and the serial console on stdio,
+checks the machine over QMP, resumes it and then follows the console:
+the guest agent (guest/) prints KTAP there, and asks the host for actions
+with "@@HOST <seq> <request>" lines, answered on the console's input with
+"@@GUEST <seq> <reply>" once done.  Neither side sleeps blindly.
+
+Requests understood:
+  arm-atc-timeout BDF [COUNT]   arm the SMMUv3's ATC invalidation timeout
+                                for the PCI function BDF (by its qdev id
+                                if it has one, else by stream ID)
+  disarm-atc-timeout            disarm it; replies with the count injected
+  hmp COMMAND...                run an HMP command, e.g. pcie_aer_inject_error
+
+The output is KTAP: host checks plus the guest's KTAP as a subtest.  The
+exit status is 0 only if everything passed.  Only the standard library.
+"""
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+class QMPError(Exception):
+    pass
+
+
+class QMP:
+    """Synchronous QMP client over a UNIX socket; events are kept aside."""
+
+    def __init__(self, path, timeout=30.0, proc=None):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if proc and proc.poll() is not None:
+                    raise QMPError("QEMU exited with status %d"
+                                   % proc.returncode)
+                if time.monotonic() > deadline:
+                    raise QMPError("cannot connect to QMP at %s" % path)
+                time.sleep(0.05)  # waiting for QEMU to create the socket
+        self.sock.settimeout(timeout)
+        self.file = self.sock.makefile("rwb")
+        self.events = []
+        greeting = self._read()
+        if "QMP" not in greeting:
+            raise QMPError("not a QMP greeting: %r" % greeting)
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        line = self.file.readline()
+        if not line:
+            raise QMPError("QMP connection closed")
+        return json.loads(line)
+
+    def cmd(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.file.write(json.dumps(msg).encode() + b"\n")
+        self.file.flush()
+        while True:
+            resp = self._read()
+            if "event" in resp:
+                self.events.append(resp)
+            elif "error" in resp:
+                raise QMPError("%s: %s" % (name, resp["error"]["desc"]))
+            elif "return" in resp:
+                return resp["return"]
+
+    def find_type(self, qom_type, root="/machine", depth=3):
+        """QOM paths of the children of root (recursively) of a type."""
+        found = []
+        for prop in self.cmd("qom-list", path=root):
+            t = prop["type"]
+            if not t.startswith("child<"):
+                continue
+            path = root.rstrip("/") + "/" + prop["name"]
+            if t == "child<%s>" % qom_type:
+                found.append(path)
+            elif depth > 1:
+                found += self.find_type(qom_type, path, depth - 1)
+        return found
+
+    def pci_devices(self):
+        """(bus, slot, function, qdev_id) of every PCI function."""
+        out = []
+
+        def walk(devices):
+            for d in devices:
+                out.append((d["bus"], d["slot"], d["function"],
+                            d.get("qdev_id", "")))
+                bridge = d.get("pci_bridge")
+                if bridge:
+                    walk(bridge.get("devices", []))
+        for bus in self.cmd("query-pci"):
+            walk(bus["devices"])
+        return out
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Host:
+    """Answers the guest's requests."""
+
+    def __init__(self, qmp, smmu):
+        self.qmp = qmp
+        self.smmu = smmu
+        self.injected = None
+
+    def handle(self, req):
+        words = req.split()
+        if not words:
+            return "error empty request"
+        op, args = words[0], words[1:]
+        try:
+            fn = getattr(self, "req_" + op.replace("-", "_"))
+        except AttributeError:
+            return "error unknown request '%s'" % op
+        try:
+            return fn(*args)
+        except (QMPError, TypeError, ValueError) as e:
+            return "error %s" % e
+
+    def _smmu(self):
+        if not self.smmu:
+            raise QMPError("the machine has no arm-smmuv3")
+        return self.smmu
+
+    def _set(self, prop, value):
+        self.qmp.cmd("qom-set", path=self._smmu(), property=prop, value=value)
+
+    def req_arm_atc_timeout(self, bdf, count="1"):
+        m = re.fullmatch(r"(?:[0-9a-f]{4}:)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])",
+                         bdf.lower())
+        if not m:
+            raise ValueError("bad BDF %s" % bdf)
+        bus, slot, fn = (int(x, 16) for x in m.groups())
+        sid = bus << 8 | slot << 3 | fn
+        qdev_id = ""
+        for b, s, f, i in self.qmp.pci_devices():
+            if (b, s, f) == (bus, slot, fn):
+                qdev_id = i
+        if qdev_id:
+            self._set("x-atc-inv-timeout-dev", qdev_id)
+        else:
+            self._set("x-atc-inv-timeout-dev", "")
+            self._set("x-atc-inv-timeout-sid", sid)
+        self._set("x-atc-inv-timeout-count", int(count))
+        return "ok dev=%s sid=0x%x count=%s" % (qdev_id or "-", sid, count)
+
+    def req_disarm_atc_timeout(self):
+        self._set("x-atc-inv-timeout-count", 0)
+        self.injected = self.qmp.cmd("qom-get", path=self._smmu(),
+                                     property="x-atc-inv-timeouts")
+        return "ok timeouts=%d" % self.injected
+
+    def req_hmp(self, *words):
+        out = self.qmp.cmd("human-monitor-command",
+                           **{"command-line": " ".join(words)})
+        return "ok " + " ".join(out.split())
+
+
+KTAP_LINE = re.compile(r"^\s*(KTAP version \d+|\d+\.\.\d+|(not )?ok \d+|# )")
+REQUEST = re.compile(r"@@HOST (\d+) (.*)")
+
+
+class Report:
+    def __init__(self):
+        self.results = []
+
+    def add(self, ok, name, diag=""):
+        self.results.append((ok, name, diag, None))
+
+    def add_sub(self, ok, name, lines):
+        self.results.append((ok, name, "", lines))
+
+    def emit(self):
+        print("KTAP version 1")
+        print("1..%d" % len(self.results))
+        for n, (ok, name, diag, sub) in enumerate(self.results, 1):
+            for line in sub or []:
+                print("    " + line)
+            print("%s %d %s%s" % ("ok" if ok else "not ok", n, name,
+                                  " # " + diag if diag else ""))
+        sys.stdout.flush()
+        return all(r[0] for r in self.results)
+
+
+def guest_verdict(lines):
+    """Whether the guest's (top-level) KTAP is complete and all ok."""
+    plan, results = None, []
+    for line in lines:
+        m = re.match(r"^(\d+)\.\.(\d+)$", line)
+        if m and plan is None:
+            plan = int(m.group(2))
+        m = re.match(r"^(not )?ok (\d+)", line)
+        if m:
+            results.append(not m.group(1))
+    if plan is None:
+        return False, "no KTAP plan from the guest"
+    if len(results) != plan:
+        return False, "%d of %d results" % (len(results), plan)
+    failed = results.count(False)
+    return failed == 0, "%d passed, %d failed" % (plan - failed, failed)
+
+
+def run(opts):
+    report = Report()
+    tmp = tempfile.mkdtemp(prefix="qmp-")
+    sock = os.path.join(tmp, "qmp.sock")
+    cmd = opts.qemu + ["-S", "-nodefaults", "-display", "none",
+                       "-serial", "stdio", "-qmp",
+                       "unix:%s,server=on,wait=off" % sock]
+    log = open(opts.log, "wb") if opts.log else open(os.devnull, "wb")
+    log.write(("# " + " ".join(cmd) + "\n").encode())
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    timed_out = []
+
+    def kill():
+        timed_out.append(True)
+        proc.kill()
+
+    timer = threading.Timer(opts.timeout, kill)
+    timer.start()
+    qmp = host = None
+    guest, tail = [], []
+    try:
+        qmp = QMP(sock, proc=proc)
+        smmus = qmp.find_type("arm-smmuv3")
+        smmu = smmus[0] if smmus else None
+        diag = "no arm-smmuv3"
+        if smmu:
+            try:
+                ats = qmp.cmd("qom-get", path=smmu, property="ats")
+            except QMPError:
+                ats = None  # an SMMUv3 model without the ATS patches
+            diag = "%s ats=%s" % (smmu, ats)
+        report.add(bool(smmu) and (ats or not opts.need_ats),
+                   "qemu_smmuv3", diag)
+        host = Host(qmp, smmu)
+        qmp.cmd("cont")
+
+        for raw in proc.stdout:
+            log.write(raw)
+            log.flush()
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            m = REQUEST.search(line)
+            if m:
+                reply = host.handle(m.group(2))
+                log.write(("# host: %s -> %s\n" % (m.group(2), reply)).encode())
+                proc.stdin.write(("@@GUEST %s %s\n" % (m.group(1), reply)).encode())
+                proc.stdin.flush()
+            elif KTAP_LINE.match(line):
+                guest.append(line)
+            else:
+                tail = (tail + [line])[-30:]
+        proc.wait()
+    except QMPError as e:
+        report.add(False, "qmp", str(e))
+        proc.kill()
+        out = proc.communicate()[0] or b""
+        log.write(out)
+        tail = out.decode("utf-8", "replace").splitlines()[-20:]
+    finally:
+        timer.cancel()
+        if qmp:
+            qmp.close()
+        log.close()
+
+    ok, diag = guest_verdict(guest)
+    if timed_out:
+        ok, diag = False, "timed out after %d s; %s" % (opts.timeout, diag)
+    if not ok:
+        guest += ["# console: " + t for t in tail]
+    guest.append("# " + diag)
+    report.add_sub(ok, "guest", guest)
+    if opts.need_ats:
+        injected = host.injected if host else None
+        report.add(bool(injected), "atc_timeouts_injected",
+                   "x-atc-inv-timeouts=%s" % injected)
+    report.add(proc.returncode == 0, "qemu_exit", "status %s" % proc.returncode)
+    return 0 if report.emit() else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run QEMU and drive the guest agent")
+    r.add_argument("--log", help="write the console log here")
+    r.add_argument("--timeout", type=int, default=300)
+    r.add_argument("--need-ats", action="store_true",
+                   help="require ats=on and at least one injected timeout")
+    r.add_argument("qemu", nargs=argparse.REMAINDER)
+    opts = ap.parse_args()
+    if opts.qemu and opts.qemu[0] == "--":
+        opts.qemu = opts.qemu[1:]
+    if not opts.qemu:
+        ap.error("no QEMU command line")
+    sys.exit(run(opts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Self-tests of the workspace tooling: bad input gets a clear error and
+# changes nothing.  Prints one "PASS name" / "FAIL name" line per test.
+#   scripts/selftest.sh CHECK_TREE
+. "$(dirname "$0")/lib.sh"
+
+tree=${1:?usage: selftest.sh CHECK_TREE}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+t() { # NAME: run the rest of the test from stdin-less function, report
+	if "$2"; then echo "PASS $1"; else echo "FAIL $1"; fi
+}
+
+# A cached .deb with one byte changed is rejected and removed, and with
+# BASE_FETCH=never nothing else happens.
+tampered_deb() {
+	local deb name out
+	deb=$(ls "$CACHE/debs/${BASE_PKG}_"*.deb | head -n1)
+	name=$(basename "$deb")
+	mkdir -p "$tmp/cache/debs" "$tmp/build"
+	cp "$deb" "$tmp/cache/debs/$name"
+	printf 'X' | dd of="$tmp/cache/debs/$name" bs=1 seek=100000 conv=notrunc status=none
+	if out=$(CACHE=$tmp/cache BUILD=$tmp/build BASE_FETCH=never \
+		"$TOP/scripts/fetch-base.sh" --fetch 2>&1); then
+		echo "  tampered .deb was accepted" >&2
+		return 1
+	fi
+	grep -q "does not match the pinned SHA256" <<<"$out" || {
+		echo "  no hash error in: $out" >&2
+		return 1
+	}
+	[ ! -e "$tmp/cache/debs/$name" ] || {
+		echo "  tampered .deb was left in the cache" >&2
+		return 1
+	}
+}
+
+# The base commit id is the pinned one (only for the pinned version).
+base_commit_pinned() {
+	local want
+	want=$(sed -n "s/^$BASE //p" "$TOP/base-commits.txt")
+	[ -n "$want" ] || return 0
+	[ "$(git -C "$KSRC" config iommu-reset.version)" = "$BASE_VER" ] || return 0
+	[ "$(git -C "$KSRC" rev-parse "$BASE_TAG")" = "$want" ] || {
+		echo "  base commit $(git -C "$KSRC" rev-parse "$BASE_TAG") != $want" >&2
+		return 1
+	}
+}
+
+# apply refuses a dirty tree and leaves the change in place.
+dirty_tree_refused() {
+	local f=$tree/MAINTAINERS out rc=0
+	echo "selftest" >>"$f"
+	if out=$(KSRC=$tree SERIES_BRANCH=check FORCE=1 "$TOP/scripts/series.sh" apply "$tree" 2>&1); then
+		echo "  apply accepted a dirty tree" >&2
+		rc=1
+	elif ! grep -q "uncommitted changes" <<<"$out"; then
+		echo "  unclear error: $out" >&2
+		rc=1
+	fi
+	[ "$(tail -n1 "$f")" = selftest ] || rc=1
+	git -C "$tree" checkout -q -- MAINTAINERS
+	return $rc
+}
+
+# A patch that does not apply is named with its first failing hunk, the
+# message says "rebase needed", and the tree keeps its HEAD.
+bad_patch_named() {
+	local out head rc=0
+	mkdir -p "$tmp/patches"
+	cp "$TOP/patches/0000-cover-letter.patch" "$tmp/patches/"
+	cat >"$tmp/patches/0001-selftest-broken.patch" <<'P'
+From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: iommu-reset series <iommu-reset-series@example.org>
+Date: Thu, 1 Jan 2026 00:00:00 +0000
+Subject: [PATCH] selftest: a patch that cannot apply
+
+---
+ MAINTAINERS | 2 +-
+ 1 file changed, 1 insertion(+), 1 deletion(-)
+
+diff --git a/MAINTAINERS b/MAINTAINERS
+--- a/MAINTAINERS
++++ b/MAINTAINERS
+@@ -1,3 +1,3 @@
+-this line is not in MAINTAINERS
++neither is this one
+ nor this
+ nor that
+P
+	printf '0001-selftest-broken.patch\n' >"$tmp/patches/series"
+	head=$(git -C "$tree" rev-parse HEAD)
+	if out=$(PATCHES=$tmp/patches KSRC=$tree SERIES_BRANCH=check FORCE=1 \
+		"$TOP/scripts/series.sh" apply "$tree" 2>&1); then
+		echo "  broken patch applied" >&2
+		return 1
+	fi
+	grep -q "0001-selftest-broken.patch" <<<"$out" && grep -q "rebase needed" <<<"$out" &&
+		grep -q "first failing hunk at MAINTAINERS:1" <<<"$out" || {
+		echo "  unclear error: $out" >&2
+		rc=1
+	}
+	[ "$(git -C "$tree" rev-parse HEAD)" = "$head" ] || {
+		echo "  HEAD moved" >&2
+		rc=1
+	}
+	[ -z "$(git -C "$tree" status --porcelain --untracked-files=no)" ] || rc=1
+	return $rc
+}
+
+# A missing tool is named, with the way to get it.
+missing_tool_named() {
+	local out
+	out=$(. "$TOP/scripts/lib.sh"; need no-such-tool-xyz 2>&1) && return 1
+	grep -q "missing tool 'no-such-tool-xyz': run 'make deps'" <<<"$out"
+}
+
+t "tampered download rejected" tampered_deb
+t "base commit id is the pinned one" base_commit_pinned
+t "apply refuses a dirty tree" dirty_tree_refused
+t "patch that does not apply is named" bad_patch_named
+t "missing tool is named" missing_tool_named
