@@ -9,16 +9,17 @@
 #   make build     arm64 test kernel from build/linux (incremental)
 #   make kunit     KUnit suites (configs/kunit/.kunitconfig) in build/linux
 #   make checkpatch   checkpatch --strict on patches/
+#   make mbox      patches/ as one mbox + git send-email --dry-run
 #
 # BASE=7.2 selects Debian's linux-source-7.2 tree (build/linux-7.2).
 
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: check deps base apply export status build kunit checkpatch help
+.PHONY: check deps base apply export status build kunit checkpatch mbox help
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
 
 check:
 	@$(S)/check.sh
@@ -52,3 +53,6 @@ checkpatch: base
 	for p in $$(sed -e 's/#.*//' patches/series); do \
 		echo "== $$p"; run_checkpatch "$$KSRC" "$(CURDIR)/patches/$$p" || rc=1; \
 	done; exit $$rc
+
+mbox: deps
+	@$(S)/mbox.sh

@@ -203,7 +203,25 @@ for name in x86_64 x86_64-noiommu; do
 		result FAIL "$name build: full series"
 	fi
 done
+
+stage static
+if [ -n "$commits" ]; then
+	while read -r st name; do
+		result "$st" "static: $name"
+	done < <("$TOP/scripts/static.sh" "$CHECK" "$head_commit" 2>"$LOGS/static.log")
+	cat "$LOGS/static.log"
+else
+	echo "  (no patches: nothing touched)"
+fi
 git -C "$CHECK" checkout -q check
+
+# --- mail-ready ------------------------------------------------------------------
+stage mail
+if logged mbox.log "$TOP/scripts/mbox.sh"; then
+	result PASS "mail: mbox + git send-email --dry-run" "$(tail -n1 "$LOGS/mbox.log" | sed 's/^>>> //')"
+else
+	result FAIL "mail: mbox + git send-email --dry-run"
+fi
 
 # --- KUnit ---------------------------------------------------------------------
 stage kunit

@@ -120,6 +120,14 @@ open(gen, "w").write(g)
 PY
 }
 
+# get_maint TREE DIR OPTS...: addresses for the patches in DIR.
+get_maint() {
+	local t=$1 d=$2
+	shift 2
+	(cd "$t" && ./scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback \
+		--no-multiline --separator $'\n' "$@" $(ls "$d"/[0-9]*.patch | grep -v "/$COVER\$"))
+}
+
 cmd_export() {
 	local dest=${1:-$PATCHES} t=$KSRC tmp count date
 	require_tree "$t"
@@ -132,8 +140,18 @@ cmd_export() {
 	trap "rm -rf '$tmp'" EXIT
 	count=$(git -C "$t" rev-list --count "$BASE_TAG..HEAD")
 	if [ "$count" -gt 0 ]; then
-		git -C "$t" format-patch -q -o "$tmp" --cover-letter --base="$BASE_TAG" \
-			--zero-commit --no-signature --no-thread --subject-prefix=PATCH "$BASE_TAG..HEAD"
+		fp() {
+			git -C "$t" format-patch -q -o "$tmp" --cover-letter --base="$BASE_TAG" \
+				--zero-commit --no-signature --no-thread --subject-prefix=PATCH "$@" "$BASE_TAG..HEAD"
+		}
+		# Recipients come from the tree's get_maintainer.pl over the whole
+		# series: maintainers in To:, reviewers and lists in Cc:.
+		fp
+		local rcpt=() addr
+		while read -r addr; do rcpt+=(--to="$addr"); done < <(get_maint "$t" "$tmp" --m --no-r --no-l)
+		while read -r addr; do rcpt+=(--cc="$addr"); done < <(get_maint "$t" "$tmp" --no-m --r --l)
+		rm -f "$tmp"/*.patch
+		fp "${rcpt[@]}"
 		fill_cover "$tmp/$COVER" "$PATCHES/$COVER"
 		# The cover letter takes the date of the newest patch, not "now",
 		# so that exporting twice gives the same bytes.

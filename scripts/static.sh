@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Static analysis of what the series touches, base vs series:
+#   - scripts/kernel-doc -none on every touched .c/.h
+#   - tools/docs/documentation-file-ref-check (broken Documentation/ refs)
+#   - sparse (C=2) and W=1 on the touched objects, per build config
+# A finding counts against the series only if the base does not have it
+# already (compared without line numbers).  Prints "PASS name" / "FAIL
+# name" lines on stdout, figures and findings on stderr.
+#   scripts/static.sh CHECK_TREE HEAD_COMMIT
+. "$(dirname "$0")/lib.sh"
+
+tree=${1:?usage: static.sh TREE HEAD}
+head=${2:?usage: static.sh TREE HEAD}
+base=$(git -C "$tree" rev-parse "$BASE_TAG")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+mapfile -t touched < <(git -C "$tree" diff --name-only --diff-filter=AM "$base" "$head")
+mapfile -t csrc < <(printf '%s\n' "${touched[@]}" | grep -E '\.[ch]$' || true)
+mapfile -t cfiles < <(printf '%s\n' "${touched[@]}" | grep -E '\.c$' || true)
+
+# new_findings NAME BASEFILE HEADFILE: the head's findings the base lacks.
+new_findings() {
+	python3 - "$2" "$3" <<'PY'
+import collections, re, sys
+def load(p):
+    c = collections.Counter()
+    for l in open(p, errors="replace"):
+        l = l.strip()
+        if not l:
+            continue
+        # drop line/column numbers and the leading "../" of O= builds
+        k = re.sub(r":\d+(:\d+)?", "", l).replace("../", "")
+        k = re.sub(r"^Warning: (\S+) \d+ ", r"Warning: \1 ", k)
+        c[k] += 1
+    return c
+b, h = load(sys.argv[1]), load(sys.argv[2])
+new = h - b
+print(f"{sum(b.values())} {sum(h.values())} {sum(new.values())}")
+for k, n in new.items():
+    print(f"{n}x {k}")
+PY
+}
+
+report() { # NAME BASEFILE HEADFILE
+	local out first
+	out=$(new_findings "$1" "$2" "$3")
+	first=$(head -n1 <<<"$out")
+	set -- "$1" $first
+	echo "  $1: base $2, series $3, new $4" >&2
+	if [ "$4" -eq 0 ]; then
+		echo "PASS $1: no new findings (base $2, series $3)"
+	else
+		tail -n +2 <<<"$out" | head -n 20 | sed 's/^/    | /' >&2
+		echo "FAIL $1: $4 new findings"
+	fi
+}
+
+at() { git -C "$tree" checkout -q --detach "$1"; }
+
+# --- kernel-doc and documentation refs ----------------------------------------
+for rev in base head; do
+	at "${!rev}"
+	: >"$tmp/kdoc.$rev"
+	for f in "${csrc[@]}"; do
+		[ -f "$tree/$f" ] || continue
+		(cd "$tree" && scripts/kernel-doc -none "$f" >>"$tmp/kdoc.$rev" 2>&1) || true
+	done
+	(cd "$tree" && tools/docs/documentation-file-ref-check 2>&1 || true) >"$tmp/docref.$rev"
+done
+report "kernel-doc -none on ${#csrc[@]} touched files" "$tmp/kdoc.base" "$tmp/kdoc.head"
+report "documentation-file-ref-check" "$tmp/docref.base" "$tmp/docref.head"
+
+# --- sparse + W=1 -----------------------------------------------------------------
+for name in arm64 x86_64; do
+	out=$tree/.out-$name
+	objs=()
+	for f in "${cfiles[@]}"; do
+		[ -f "$out/${f%.c}.o" ] && objs+=("${f%.c}.o")
+	done
+	if [ ${#objs[@]} -eq 0 ]; then
+		continue
+	fi
+	for rev in base head; do
+		at "${!rev}"
+		have=()
+		for o in "${objs[@]}"; do
+			[ -f "$tree/${o%.o}.c" ] && have+=("$o")
+		done
+		: >"$tmp/sparse.$name.$rev"
+		[ ${#have[@]} -gt 0 ] || continue
+		KSRC=$tree "$TOP/scripts/kbuild.sh" "$name" C=2 W=1 "${have[@]}" \
+			>"$tmp/build.$name.$rev" 2>&1 || true
+		# Keep the diagnostics about the touched files themselves.
+		grep -E '(warning|error):' "$tmp/build.$name.$rev" |
+			grep -F -f <(printf '%s\n' "${cfiles[@]}" "${csrc[@]}") \
+			>"$tmp/sparse.$name.$rev" || true
+	done
+	report "sparse C=2 + W=1 ($name, ${#objs[@]} objects)" "$tmp/sparse.$name.base" "$tmp/sparse.$name.head"
+done
+at "$head"
