@@ -19,7 +19,7 @@ S := scripts
 .PHONY: check deps base apply export status build kunit checkpatch mbox help
 
 help:
-	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 check:
 	@$(S)/check.sh
