@@ -152,16 +152,17 @@ done
 # --- builds --------------------------------------------------------------------
 # build_at NAME COMMIT: build config NAME of the check tree at COMMIT,
 # unless that commit already built successfully for NAME.
+# (TREE overrides the check tree, BASE the base it belongs to.)
 build_at() {
-	local name=$1 commit=$2 out stamp
-	out=$CHECK/.out-$name
+	local name=$1 commit=$2 tree=${TREE:-$CHECK} out stamp
+	out=$tree/.out-$name
 	stamp=$out/.built-commit
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$commit" ]; then
 		return 0
 	fi
-	git -C "$CHECK" checkout -q --detach "$commit"
+	git -C "$tree" checkout -q --detach "$commit"
 	rm -f "$stamp"
-	KSRC=$CHECK "$TOP/scripts/kbuild.sh" "$name" || return 1
+	KSRC=$tree "$TOP/scripts/kbuild.sh" "$name" || return 1
 	mkdir -p "$out"
 	echo "$commit" >"$stamp"
 }
@@ -227,6 +228,39 @@ fi
 stage kunit
 . "$TOP/scripts/kunit.sh"
 run_kunit "$CHECK" "$TOP/configs/kunit/.kunitconfig" kunit
+
+# --- the distro kernel ----------------------------------------------------------
+# The series (or its backport variant patches-7.2/, when one exists) on
+# Debian's linux-source-7.2: it applies, builds for arm64 and passes KUnit.
+stage distro-7.2
+D=$BUILD/check-7.2
+dpatches=$TOP/patches
+[ -f "$TOP/patches-7.2/series" ] && dpatches=$TOP/patches-7.2
+if logged base-7.2.log env BASE=7.2 "$TOP/scripts/fetch-base.sh"; then
+	dsrc=$(BASE=7.2 bash -c ". '$TOP/scripts/lib.sh'; echo \$KSRC")
+	if [ ! -e "$D/.git" ]; then
+		git -C "$dsrc" worktree prune
+		git -C "$dsrc" worktree add -q --detach "$D" "$BASE_TAG"
+	fi
+	git -C "$D" am --abort >/dev/null 2>&1 || true
+	git -C "$D" reset -q --hard
+	if logged apply-7.2.log env BASE=7.2 KSRC="$D" PATCHES="$dpatches" SERIES_BRANCH=check FORCE=1 \
+		"$TOP/scripts/series.sh" apply "$D"; then
+		result PASS "7.2: series applies ($(basename "$dpatches")/)"
+		t=$(date +%s)
+		if TREE="$D" logged build-7.2-arm64.log build_at arm64 "$(git -C "$D" rev-parse check)"; then
+			result PASS "7.2: arm64 build" "$(($(date +%s) - t))s"
+		else
+			result FAIL "7.2: arm64 build"
+		fi
+		git -C "$D" checkout -q check
+		run_kunit "$D" "$TOP/configs/kunit/.kunitconfig" kunit-7.2
+	else
+		result FAIL "7.2: series applies ($(basename "$dpatches")/)" "$(grep -m1 '^error:' "$LOGS/apply-7.2.log" | cut -c8-)"
+	fi
+else
+	result FAIL "7.2: base tree fetched and verified"
+fi
 
 # --- QEMU scenarios ------------------------------------------------------------
 stage scenarios
