@@ -10,16 +10,17 @@
 #   make kunit     KUnit suites (configs/kunit/.kunitconfig) in build/linux
 #   make checkpatch   checkpatch --strict on patches/
 #   make mbox      patches/ as one mbox + git send-email --dry-run
+#   make qemu      the patched QEMU (qemu/) for the SMMUv3 ATS scenarios
 #
 # BASE=7.2 selects Debian's linux-source-7.2 tree (build/linux-7.2).
 
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: check deps base apply export status build kunit checkpatch mbox help
+.PHONY: check deps base apply export status build kunit checkpatch mbox qemu help
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 check:
 	@$(S)/check.sh
@@ -56,3 +57,6 @@ checkpatch: base
 
 mbox: deps
 	@$(S)/mbox.sh
+
+qemu: deps
+	@$(S)/qemu-build.sh

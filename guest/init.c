@@ -25,6 +25,11 @@ static const struct scenario *const scenarios[] = {
 
 static struct guest guest;
 
+static void kmsg_echo(void *ctx, int level, const char *msg)
+{
+	ktap_diag(ctx, "kmsg<%d>: %s", level, msg);
+}
+
 static void mount_fs(const char *src, const char *dir, const char *type)
 {
 	mkdir(dir, 0755);
@@ -117,6 +122,18 @@ int main(void)
 		fprintf(stderr, "init: /dev/kmsg: %s\n", strerror(errno));
 	if (read_file("/proc/cmdline", g->cmdline, sizeof(g->cmdline)) < 0)
 		g->cmdline[0] = '\0';
+
+	/*
+	 * From here on the console carries KTAP and host requests only:
+	 * kernel messages printed in the middle of a line would corrupt them.
+	 * The agent echoes those up to guest.kmsg_level (default 4, warning)
+	 * as KTAP diagnostics, as it reads them from /dev/kmsg.
+	 */
+	write_file("/proc/sys/kernel/printk", "1");
+	g->kmsg.echo = kmsg_echo;
+	g->kmsg.echo_ctx = &g->ktap;
+	g->kmsg.echo_level = atoi(guest_param(g, "kmsg_level", "4", list,
+					      sizeof(list)));
 	if (host_init())
 		fprintf(stderr, "init: console setup failed\n");
 
@@ -140,7 +157,7 @@ int main(void)
 	/* Whatever the scenarios did, the kernel must not have splatted */
 	kmsg_wait_for(&g->kmsg, NULL, 0);
 	if (g->kmsg.splats)
-		ktap_diag(&g->ktap, "last: %s", g->kmsg.last_splat);
+		ktap_diag(&g->ktap, "last splat: %s", g->kmsg.last_splat);
 	ktap_result(&g->ktap, !g->kmsg.splats, "no_kernel_splat",
 		    "%u splat line(s)", g->kmsg.splats);
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ bool kmsg_wait_for(struct kmsg *km, const char *needle, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 	char rec[8192], *msg, *nl;
+	int level;
 	ssize_t n;
 
 	for (;;) {
@@ -67,7 +69,10 @@ bool kmsg_wait_for(struct kmsg *km, const char *needle, int timeout_ms)
 		nl = strchr(msg, '\n');
 		if (nl)
 			*nl = '\0';
+		level = atoi(rec) & 7;
 		kmsg_check_splat(km, msg);
+		if (km->echo && level <= km->echo_level)
+			km->echo(km->echo_ctx, level, msg);
 		if (needle && strstr(msg, needle))
 			return true;
 	}

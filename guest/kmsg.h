@@ -13,6 +13,10 @@ struct kmsg {
 	int fd;
 	unsigned int splats;		/* WARNING:, BUG:, Oops, ... */
 	char last_splat[256];
+	/* Called for each record of level <= echo_level, if set */
+	void (*echo)(void *ctx, int level, const char *msg);
+	void *echo_ctx;
+	int echo_level;
 };
 
 int kmsg_open(struct kmsg *km);

@@ -7,6 +7,7 @@
 No root, no mknod, no cpio(1): the archive is written directly, with
 fixed owners and times so that it is reproducible.
 """
+import os
 import stat
 import sys
 
@@ -39,7 +40,6 @@ def main():
     data += b"\0" * (-len(data) % 512)
     with open(out + ".tmp", "wb") as f:
         f.write(data)
-    import os
     os.replace(out + ".tmp", out)
 
 

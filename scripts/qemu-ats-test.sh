@@ -17,7 +17,8 @@
 # console log is kept in $BUILD/qemu-ats-test/console.log.
 #
 # Environment: KERNEL=path/to/Image, QEMU=path/to/qemu-system-aarch64
-# (default: built by scripts/qemu-build.sh), TIMEOUT (seconds, default 300).
+# (default: built by scripts/qemu-build.sh), TIMEOUT (seconds, default 300),
+# QEMU_EXTRA (more QEMU arguments, e.g. "-trace smmuv3_*atc*").
 . "$(dirname "$0")/lib.sh"
 
 WORK=$BUILD/qemu-ats-test
@@ -31,6 +32,7 @@ if [ -z "${QEMU:-}" ]; then
 fi
 [ -x "$QEMU" ] || die "no QEMU binary at '$QEMU'"
 
+read -ra extra <<<"${QEMU_EXTRA:-}"
 mkdir -p "$WORK"
 make -s -C "$TOP/guest" O="$WORK/guest" >&2 || die "building the guest agent failed"
 
@@ -49,4 +51,5 @@ exec python3 "$TOP/scripts/qmp.py" run --need-ats --timeout "$TIMEOUT" \
 	-append "console=ttyAMA0 panic=-1 iommu.strict=1 guest.scenarios=ats" \
 	-device pcie-root-port,id=rp0,bus=pcie.0,chassis=1 \
 	-drive if=none,id=d0,file="$WORK/disk0.raw",format=raw,cache=unsafe \
-	-device virtio-blk-pci,id=disk0,drive=d0,bus=rp0,ats=on
+	-device virtio-blk-pci,id=disk0,drive=d0,bus=rp0,ats=on,iommu_platform=on \
+	"${extra[@]}"

@@ -190,7 +190,7 @@ prepare_source() {
 	grep -q '^edk2_targets = \[\]$' "$SRC/meson.build" ||
 		die "cannot drop the edk2 blobs from QEMU's meson.build"
 	(
-		cd "$SRC"
+		cd "$SRC" || exit
 		git_det init -q -b master
 		git_det add -A -f .
 		GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
@@ -243,15 +243,17 @@ configure_and_build() {
 }
 
 locked_build() {
-	local key=$1 dest=$2 secs
+	local key=$1 dest=$2 secs start=$SECONDS
 	# Someone may have built it while we waited for the lock.
 	[ -x "$dest/qemu-system-aarch64" ] && return
 	if [ "$(cat "$SRC/.iommu-reset-key" 2>/dev/null)" != "$key" ]; then
 		prepare_source "$key"
 	fi
-	secs=$(configure_and_build)
+	configure_and_build >/dev/null
+	secs=$((SECONDS - start))
+	log "QEMU $key: unpack, patch, configure and build took $secs s"
 	mkdir -p "$dest.tmp"
-	cp "$OUT/qemu-system-aarch64" "$dest.tmp/"
+	strip -o "$dest.tmp/qemu-system-aarch64" "$OUT/qemu-system-aarch64"
 	{
 		echo "key=$key"
 		echo "build_seconds=$secs"
@@ -266,20 +268,23 @@ locked_build() {
 # Keep the three newest builds.
 prune() {
 	local keep=$1 d
-	ls -1dt "$CACHE/qemu/$QEMU_VERSION"-* 2>/dev/null | tail -n +4 | while read -r d; do
+	find "$CACHE/qemu" -maxdepth 1 -name "$QEMU_VERSION-*" -printf '%T@ %p\n' |
+		sort -rn | tail -n +4 | cut -d' ' -f2- | while read -r d; do
 		[ "$d" = "$keep" ] || rm -rf "$d"
 	done
 }
 
 export_patches() {
 	[ -d "$SRC/.git" ] || die "no QEMU tree at $SRC"
-	local n
+	local n p
 	n=$(git -C "$SRC" rev-list --count base..HEAD)
 	[ "$n" -gt 0 ] || die "no commits on top of 'base' in $SRC"
 	rm -f "$QDIR"/patches/*.patch
-	git -C "$SRC" format-patch -q --no-numbered --zero-commit --no-signature \
+	git -C "$SRC" format-patch -q --zero-commit --no-signature \
 		-o "$QDIR/patches" base..HEAD
-	(cd "$QDIR/patches" && ls -1 ./*.patch | sed 's|^\./||') >"$QDIR/patches/series"
+	for p in "$QDIR"/patches/*.patch; do
+		basename "$p"
+	done >"$QDIR/patches/series"
 	log "exported $n patch(es) to qemu/patches"
 }
 
