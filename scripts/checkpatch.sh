@@ -19,7 +19,10 @@ run_checkpatch() {
 			ignore+=(--ignore "$type")
 		done <"$f"
 	fi
-	(cd "$tree" && ./scripts/checkpatch.pl --strict --quiet --no-summary \
+	# checkpatch runs scripts/spdxcheck.py with "python3", which needs
+	# python3-ply and python3-git: Debian's python3, whatever else is first
+	# in PATH.
+	(cd "$tree" && PATH=/usr/bin:$PATH ./scripts/checkpatch.pl --strict --quiet --no-summary \
 		--show-types "${ignore[@]}" "$patch" 2>&1) | grep . && return 1
 	return 0
 }
