@@ -17,8 +17,10 @@ info "wrote $out (${#files[@]} messages)"
 
 need git
 log=$(dirname "$out")/send-email-dry-run.log
+# send-email takes one message per file: give it the files, in order (the
+# mbox holds the same messages).
 git -C "$TOP" send-email --dry-run --confirm=never --no-annotate --quiet \
-	--from="$PROJECT_NAME <$PROJECT_EMAIL>" "$out" </dev/null >"$log" 2>&1 ||
+	--from="$PROJECT_NAME <$PROJECT_EMAIL>" "${files[@]}" </dev/null >"$log" 2>&1 ||
 	die "git send-email --dry-run failed (see $log)"
 ok=$(grep -c '^Dry-Sent ' "$log" || true)
 [ "$ok" -eq "${#files[@]}" ] ||
