@@ -41,6 +41,8 @@ if [ "$BASE" = 7.3 ]; then
 else
 	KSRC=${KSRC:-$BUILD/linux-$BASE}
 fi
+# Callers may pass a relative KSRC; scripts cd around, so make it absolute.
+KSRC=$(realpath -m "$KSRC")
 BASE_TAG=base
 
 # The one neutral identity used for the base commit, the series' authorship

@@ -13,6 +13,8 @@ tree=${1:?usage: static.sh TREE HEAD}
 head=${2:?usage: static.sh TREE HEAD}
 base=$(git -C "$tree" rev-parse "$BASE_TAG")
 tmp=$(mktemp -d)
+LOGS_DIR=$BUILD/logs
+mkdir -p "$LOGS_DIR"
 trap 'rm -rf "$tmp"' EXIT
 
 mapfile -t touched < <(git -C "$tree" diff --name-only --diff-filter=AM "$base" "$head")
@@ -72,6 +74,10 @@ report "kernel-doc -none on ${#csrc[@]} touched files" "$tmp/kdoc.base" "$tmp/kd
 report "documentation-file-ref-check" "$tmp/docref.base" "$tmp/docref.head"
 
 # --- sparse + W=1 -----------------------------------------------------------------
+sparse=$("$TOP/scripts/sparse-build.sh") || {
+	echo "FAIL sparse: not available"
+	exit 0
+}
 for name in arm64 x86_64; do
 	out=$tree/.out-$name
 	objs=()
@@ -89,8 +95,15 @@ for name in arm64 x86_64; do
 		done
 		: >"$tmp/sparse.$name.$rev"
 		[ ${#have[@]} -gt 0 ] || continue
-		KSRC=$tree "$TOP/scripts/kbuild.sh" "$name" C=2 W=1 "${have[@]}" \
+		KSRC=$tree "$TOP/scripts/kbuild.sh" "$name" C=2 CHECK="$sparse" W=1 "${have[@]}" \
 			>"$tmp/build.$name.$rev" 2>&1 || true
+		# kbuild silently skips the checker when it is unusable: that
+		# must fail, not pass as "no findings".
+		if grep -q "not available or not up to date" "$tmp/build.$name.$rev"; then
+			echo "FAIL sparse ($name): kbuild rejected $sparse"
+			continue 2
+		fi
+		cp "$tmp/build.$name.$rev" "$LOGS_DIR/static-build.$name.$rev.log" 2>/dev/null || true
 		# Keep the diagnostics about the touched files themselves.
 		grep -E '(warning|error):' "$tmp/build.$name.$rev" |
 			grep -F -f <(printf '%s\n' "${cfiles[@]}" "${csrc[@]}") \
