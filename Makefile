@@ -1,5 +1,6 @@
 # Workspace verbs.  Everything heavy is in scripts/; see README.md.
 #
+#   make demo      the recovery shown in QEMU: timeout -> quarantine -> FLR -> ATS back
 #   make check     every check (what CI runs), ends with "N passed, N failed"
 #   make deps      install missing Debian packages (apt-get)
 #   make base      fetch + verify + unpack the base tree into build/linux
@@ -17,10 +18,13 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: check deps base apply export status build kunit checkpatch mbox qemu help
+.PHONY: demo check deps base apply export status build kunit checkpatch mbox qemu help
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+
+demo:
+	@$(S)/demo.sh
 
 check:
 	@$(S)/check.sh

@@ -32,6 +32,14 @@ struct scenario {
 const char *guest_param(struct guest *g, const char *key, const char *def,
 			char *buf, size_t size);
 
+/* GERROR irq to CPU 0, the caller (and its children) to the last CPU */
+void guest_route_gerror_irq(struct guest *g);
+
 extern const struct scenario scenario_ats;
+extern const struct scenario scenario_baseline, scenario_quarantine,
+	scenario_flr, scenario_aer, scenario_failed_reset,
+	scenario_reset_method, scenario_unbind, scenario_batch,
+	scenario_unplug, scenario_soak, scenario_flrbench,
+	scenario_demo;
 
 #endif

@@ -88,7 +88,7 @@ static bool io_test(struct guest *g, const struct blk_disk *d,
  * deterministic, do the I/O on the last CPU (virtio-blk completes on the
  * submitting CPU's queue) and send the GERROR interrupt to CPU 0.
  */
-static void route_gerror_irq(struct guest *g)
+void guest_route_gerror_irq(struct guest *g)
 {
 	char line[512], path[64];
 	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -180,7 +180,7 @@ static void run_ats(struct guest *g)
 	const struct pci_dev *target = NULL;
 	int n;
 
-	route_gerror_irq(g);
+	guest_route_gerror_irq(g);
 
 	/* An ATS-capable function, attached by the IOMMU driver */
 	n = ats_devices(g, devs, PCI_MAX_DEVICES);

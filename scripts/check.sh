@@ -153,18 +153,21 @@ done
 # build_at NAME COMMIT: build config NAME of the check tree at COMMIT,
 # unless that commit already built successfully for NAME.
 # (TREE overrides the check tree, BASE the base it belongs to.)
+# The stamp holds the commit and the hash of the config fragments, so a
+# changed fragment rebuilds.
 build_at() {
-	local name=$1 commit=$2 tree=${TREE:-$CHECK} out stamp
+	local name=$1 commit=$2 tree=${TREE:-$CHECK} out stamp key
 	out=$tree/.out-$name
 	stamp=$out/.built-commit
-	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$commit" ]; then
+	key="$commit $(cat "$TOP"/configs/*.config | sha256sum | cut -c1-16)"
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
 		return 0
 	fi
 	git -C "$tree" checkout -q --detach "$commit"
 	rm -f "$stamp"
 	KSRC=$tree "$TOP/scripts/kbuild.sh" "$name" || return 1
 	mkdir -p "$out"
-	echo "$commit" >"$stamp"
+	echo "$key" >"$stamp"
 }
 
 stage bisect-arm64
@@ -190,7 +193,7 @@ for c in $commits; do
 		result FAIL "arm64 build: patch $i: $subj"
 	fi
 done
-if [ -f "$CHECK/.out-arm64/.built-commit" ] && [ "$(cat "$CHECK/.out-arm64/.built-commit")" = "$head_commit" ]; then
+if [ -f "$CHECK/.out-arm64/.built-commit" ] && [ "$(cut -d' ' -f1 "$CHECK/.out-arm64/.built-commit")" = "$head_commit" ]; then
 	mkdir -p "$BUILD/images/series"
 	cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/series/Image"
 fi

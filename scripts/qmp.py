@@ -13,6 +13,7 @@ Requests understood:
   arm-atc-timeout BDF [COUNT]   arm the SMMUv3's ATC invalidation timeout
                                 for the PCI function BDF (by its qdev id
                                 if it has one, else by stream ID)
+  arm-atc-timeout-any [COUNT]   arm it for every stream ID
   disarm-atc-timeout            disarm it; replies with the count injected
   hmp COMMAND...                run an HMP command, e.g. pcie_aer_inject_error
 
@@ -166,6 +167,12 @@ class Host:
             self._set("x-atc-inv-timeout-sid", sid)
         self._set("x-atc-inv-timeout-count", int(count))
         return "ok dev=%s sid=0x%x count=%s" % (qdev_id or "-", sid, count)
+
+    def req_arm_atc_timeout_any(self, count="1"):
+        self._set("x-atc-inv-timeout-dev", "")
+        self._set("x-atc-inv-timeout-sid", -1)
+        self._set("x-atc-inv-timeout-count", int(count))
+        return "ok dev=- sid=any count=%s" % count
 
     def req_disarm_atc_timeout(self):
         self._set("x-atc-inv-timeout-count", 0)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# End-to-end ATS quarantine scenarios in QEMU (issue 6).
+#
+#   scripts/scenarios.sh [--kernel IMAGE] [--base-kernel IMAGE]
+#                        [--debug-kernel IMAGE] [--only LIST]
+#
+# Builds the guest agent (guest/) and the patched QEMU (scripts/qemu-build.sh,
+# or $QEMU), boots the series kernel on -machine virt with an ATS SMMUv3 and
+# five virtio-blk disks, and runs the scenarios of guest/scenario-e2e.c,
+# driven by scripts/scenarios.py.  --only takes scenario names or numbers
+# (e.g. "1,2,flr").  stdout: one KTAP v1 document; logs in
+# $BUILD/logs/scenarios/ (console logs) and on stderr.  Exit status 0 only
+# if every scenario passed.
+#
+# Defaults: --kernel build/images/series/Image, --base-kernel
+# build/images/base/Image (what scripts/check.sh copies there).
+. "$(dirname "$0")/lib.sh"
+
+KERNEL=$BUILD/images/series/Image
+BASE_KERNEL=$BUILD/images/base/Image
+DEBUG_KERNEL=
+ONLY=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel) KERNEL=$2; shift 2 ;;
+	--base-kernel) BASE_KERNEL=$2; shift 2 ;;
+	--debug-kernel) DEBUG_KERNEL=$2; shift 2 ;;
+	--only) ONLY=$2; shift 2 ;;
+	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown argument '$1' (see --help)" ;;
+	esac
+done
+
+need python3 make aarch64-linux-gnu-gcc
+[ -f "$KERNEL" ] || die "no kernel at $KERNEL (--kernel)"
+if [ -z "${QEMU:-}" ]; then
+	QEMU=$("$TOP/scripts/qemu-build.sh") || die "building QEMU failed"
+fi
+[ -x "$QEMU" ] || die "no QEMU binary at '$QEMU'"
+
+LOGDIR=$BUILD/logs/scenarios
+GUEST=$BUILD/scenarios/guest
+mkdir -p "$LOGDIR" "$GUEST"
+make -s -C "$TOP/guest" O="$GUEST" >&2 || die "building the guest agent failed"
+
+args=(--qemu "$QEMU" --initrd "$GUEST/initramfs.cpio" --kernel "$KERNEL"
+	--logs "$LOGDIR" --only "$ONLY")
+[ -n "$BASE_KERNEL" ] && [ -f "$BASE_KERNEL" ] && args+=(--base-kernel "$BASE_KERNEL")
+[ -n "$DEBUG_KERNEL" ] && args+=(--debug-kernel "$DEBUG_KERNEL")
+info "kernel $KERNEL" >&2
+exec python3 "$TOP/scripts/scenarios.py" "${args[@]}"
