@@ -13,7 +13,7 @@
 # A patch that does not apply leaves the tree as it was and is named.
 . "$(dirname "$0")/lib.sh"
 
-PATCHES=${PATCHES:-$TOP/patches}
+PATCHES=$(realpath -m "${PATCHES:-$TOP/patches}")
 COVER=0000-cover-letter.patch
 
 series_files() {
