@@ -21,8 +21,14 @@ run_checkpatch() {
 	fi
 	# checkpatch runs scripts/spdxcheck.py with "python3", which needs
 	# python3-ply and python3-git: Debian's python3, whatever else is first
-	# in PATH.
-	(cd "$tree" && PATH=/usr/bin:$PATH ./scripts/checkpatch.pl --strict --quiet --no-summary \
-		--show-types "${ignore[@]}" "$patch" 2>&1) | grep . && return 1
+	# in PATH.  Any output or a non-zero exit is a failure.
+	local out rc=0
+	out=$(cd "$tree" && PATH=/usr/bin:$PATH ./scripts/checkpatch.pl --strict --quiet --no-summary \
+		--show-types "${ignore[@]}" "$patch" 2>&1) || rc=$?
+	if [ -n "$out" ] || [ "$rc" -ne 0 ]; then
+		[ -n "$out" ] && echo "$out"
+		echo "checkpatch.pl exit status $rc"
+		return 1
+	fi
 	return 0
 }

@@ -116,6 +116,38 @@ missing_tool_named() {
 	grep -q "missing tool 'no-such-tool-xyz': run 'make deps'" <<<"$out"
 }
 
+# The checkpatch stage fails on a finding (and passes a clean patch).
+checkpatch_catches() {
+	. "$TOP/scripts/checkpatch.sh"
+	local p=$tmp/0001-selftest-checkpatch.patch
+	cat >"$p" <<'P'
+From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: iommu-reset series <iommu-reset-series@example.org>
+Date: Thu, 1 Jan 2026 00:00:00 +0000
+Subject: [PATCH] iommu: Selftest patch with a style problem
+
+A patch that checkpatch must reject: trailing whitespace.
+
+Signed-off-by: iommu-reset series <iommu-reset-series@example.org>
+---
+ drivers/iommu/iommu.c | 1 +
+ 1 file changed, 1 insertion(+)
+
+diff --git a/drivers/iommu/iommu.c b/drivers/iommu/iommu.c
+--- a/drivers/iommu/iommu.c
++++ b/drivers/iommu/iommu.c
+@@ -1,3 +1,4 @@
+ // SPDX-License-Identifier: GPL-2.0-only
++/* trailing whitespace */ 
+ /*
+  * Copyright (C) 2007-2008 Advanced Micro Devices, Inc.
+P
+	local out
+	out=$(run_checkpatch "$tree" "$p" 2>&1) && return 1
+	grep -q TRAILING_WHITESPACE <<<"$out"
+}
+
+t "checkpatch stage fails on a finding" checkpatch_catches
 t "tampered download rejected" tampered_deb
 t "base commit id is the pinned one" base_commit_pinned
 t "apply refuses a dirty tree" dirty_tree_refused
