@@ -212,6 +212,22 @@ class Report:
         return all(r[0] for r in self.results)
 
 
+def pump_console_line(raw, log, host, proc):
+    """Log one console line; if it is a guest request, answer it over the
+    console. Returns the decoded line, or None for a request."""
+    log.write(raw)
+    log.flush()
+    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+    m = REQUEST.search(line)
+    if not m:
+        return line
+    reply = host.handle(m.group(2))
+    log.write(("# host: %s -> %s\n" % (m.group(2), reply)).encode())
+    proc.stdin.write(("@@GUEST %s %s\n" % (m.group(1), reply)).encode())
+    proc.stdin.flush()
+    return None
+
+
 def guest_verdict(lines):
     """Whether the guest's (top-level) KTAP is complete and all ok."""
     plan, results = None, []
@@ -268,15 +284,9 @@ def run(opts):
         qmp.cmd("cont")
 
         for raw in proc.stdout:
-            log.write(raw)
-            log.flush()
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            m = REQUEST.search(line)
-            if m:
-                reply = host.handle(m.group(2))
-                log.write(("# host: %s -> %s\n" % (m.group(2), reply)).encode())
-                proc.stdin.write(("@@GUEST %s %s\n" % (m.group(1), reply)).encode())
-                proc.stdin.flush()
+            line = pump_console_line(raw, log, host, proc)
+            if line is None:
+                pass
             elif KTAP_LINE.match(line):
                 guest.append(line)
             else:

@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmp import QMP, QMPError, Host, REQUEST, KTAP_LINE  # noqa: E402
+from qmp import QMP, QMPError, Host, KTAP_LINE, pump_console_line  # noqa: E402
 
 # (number in issue 6, name in the guest, which boot runs it)
 SCENARIOS = [
@@ -136,17 +136,8 @@ def boot(args, log_path, timeout):
             host = Host(qmp, smmus[0] if smmus else None)
             qmp.cmd("cont")
             for raw in proc.stdout:
-                log.write(raw)
-                log.flush()
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                m = REQUEST.search(line)
-                if m:
-                    reply = host.handle(m.group(2))
-                    log.write(("# host: %s -> %s\n"
-                               % (m.group(2), reply)).encode())
-                    proc.stdin.write(("@@GUEST %s %s\n"
-                                      % (m.group(1), reply)).encode())
-                    proc.stdin.flush()
+                line = pump_console_line(raw, log, host, proc)
+                if line is None:
                     continue
                 lines.append(line)
                 m = re.match(r"^1\.\.(\d+)$", line)
