@@ -179,9 +179,9 @@ cmd_status() {
 	mine=$(patch_ids_tree "$t" HEAD)
 	exported=$(patch_ids_files "${files[@]/#/$PATCHES/}")
 	if [ "$mine" = "$exported" ]; then
-		info "tree and patches/ hold the same ${#files[@]} patches"
+		info "tree and $(basename "$PATCHES")/ hold the same ${#files[@]} patches"
 	else
-		echo "tree and patches/ differ: 'make export' to write the tree's commits to patches/"
+		echo "tree and $(basename "$PATCHES")/ differ: 'make export' to write the tree's commits there"
 		return 1
 	fi
 }
