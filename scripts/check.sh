@@ -127,6 +127,21 @@ else
 	result FAIL "apply then export is byte-identical" "see $LOGS/round-trip.diff"
 fi
 rm -rf "$rt"
+# The exported bytes must not depend on the repository's size or on the
+# user's git configuration (abbreviated ids in "index" lines differ between
+# a fresh tree and a long-used one unless the export pins the length).
+rt=$(mktemp -d)
+cp "$TOP/patches/0000-cover-letter.patch" "$rt/"
+printf '[core]\n\tabbrev = 7\n[diff]\n\tnoprefix = true\n' >"$rt.gitconfig"
+if logged export-abbrev.log env KSRC="$CHECK" GIT_CONFIG_GLOBAL="$rt.gitconfig" \
+	"$TOP/scripts/series.sh" export "$rt" &&
+	diff -ru "$TOP/patches" "$rt" >"$LOGS/round-trip-config.diff"; then
+	result PASS "export ignores the user's core.abbrev and diff settings"
+else
+	head -n 30 "$LOGS/round-trip-config.diff" | sed 's/^/    | /'
+	result FAIL "export ignores the user's core.abbrev and diff settings" "see $LOGS/round-trip-config.diff"
+fi
+rm -rf "$rt" "$rt.gitconfig"
 
 # --- workspace self-tests ------------------------------------------------------
 stage selftest

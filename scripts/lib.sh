@@ -96,9 +96,12 @@ kgit() {
 	git -C "$KSRC" "$@"
 }
 
-# git settings that make commit ids independent of the machine.
+# git settings that make commit ids and exported bytes independent of the
+# machine. core.abbrev is fixed because git's default scales the length of
+# abbreviated ids (the "index" lines of a patch) with the number of objects
+# in the repository, which differs between a fresh and a long-used tree.
 git_det() {
 	git -c user.name="$PROJECT_NAME" -c user.email="$PROJECT_EMAIL" \
 		-c core.autocrlf=false -c core.fileMode=true -c commit.gpgsign=false \
-		-c core.hooksPath=/dev/null "$@"
+		-c core.abbrev=12 -c core.hooksPath=/dev/null "$@"
 }

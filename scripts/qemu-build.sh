@@ -280,7 +280,7 @@ export_patches() {
 	n=$(git -C "$SRC" rev-list --count base..HEAD)
 	[ "$n" -gt 0 ] || die "no commits on top of 'base' in $SRC"
 	rm -f "$QDIR"/patches/*.patch
-	git -C "$SRC" format-patch -q --zero-commit --no-signature \
+	git_det -C "$SRC" format-patch -q --zero-commit --no-signature \
 		-o "$QDIR/patches" base..HEAD
 	for p in "$QDIR"/patches/*.patch; do
 		basename "$p"

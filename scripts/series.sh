@@ -140,8 +140,10 @@ cmd_export() {
 	trap "rm -rf '$tmp'" EXIT
 	count=$(git -C "$t" rev-list --count "$BASE_TAG..HEAD")
 	if [ "$count" -gt 0 ]; then
+		# The user's and the system's git configuration stay out of the
+		# exported bytes (diff.noprefix, diff.algorithm, format.* ...).
 		fp() {
-			git -C "$t" format-patch -q -o "$tmp" --cover-letter --base="$BASE_TAG" \
+			GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git_det -C "$t" format-patch -q -o "$tmp" --cover-letter --base="$BASE_TAG" \
 				--zero-commit --no-signature --no-thread --subject-prefix=PATCH "$@" "$BASE_TAG..HEAD"
 		}
 		# Recipients come from the tree's get_maintainer.pl over the whole
