@@ -39,7 +39,7 @@ extern const struct scenario scenario_ats;
 extern const struct scenario scenario_baseline, scenario_quarantine,
 	scenario_flr, scenario_aer, scenario_failed_reset,
 	scenario_reset_method, scenario_unbind, scenario_batch,
-	scenario_unplug, scenario_soak, scenario_flrbench,
+	scenario_unplug, scenario_soak, scenario_flrbench, scenario_dmabench,
 	scenario_demo;
 
 #endif

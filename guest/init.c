@@ -26,10 +26,14 @@ static const struct scenario *const scenarios[] = {
 	&scenario_quarantine,
 	&scenario_flr,
 	&scenario_reset_method,
+	&scenario_failed_reset,
 	&scenario_batch,
 	&scenario_aer,
 	&scenario_unbind,
 	&scenario_flrbench,
+	&scenario_dmabench,
+	&scenario_soak,
+	&scenario_unplug,
 	&scenario_demo,
 };
 

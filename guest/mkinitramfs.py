@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """Write an uncompressed newc initramfs holding /init and /dev/console.
 
-    mkinitramfs.py OUT.cpio INIT
+    mkinitramfs.py OUT.cpio INIT [PROGRAM...]
+
+Each PROGRAM goes to /bin/<its name>.
 
 No root, no mknod, no cpio(1): the archive is written directly, with
 fixed owners and times so that it is reproducible.
@@ -25,7 +27,7 @@ def entry(ino, name, mode, data=b"", rdev=(0, 0)):
 
 
 def main():
-    out, init = sys.argv[1], sys.argv[2]
+    out, init, progs = sys.argv[1], sys.argv[2], sys.argv[3:]
     with open(init, "rb") as f:
         init_data = f.read()
     parts = [
@@ -34,8 +36,13 @@ def main():
         entry(3, "proc", stat.S_IFDIR | 0o755),
         entry(4, "sys", stat.S_IFDIR | 0o755),
         entry(5, "init", stat.S_IFREG | 0o755, init_data),
-        entry(0, "TRAILER!!!", 0),
+        entry(6, "bin", stat.S_IFDIR | 0o755),
     ]
+    for ino, prog in enumerate(progs, 7):
+        with open(prog, "rb") as f:
+            parts.append(entry(ino, "bin/" + os.path.basename(prog),
+                               stat.S_IFREG | 0o755, f.read()))
+    parts.append(entry(0, "TRAILER!!!", 0))
     data = b"".join(parts)
     data += b"\0" * (-len(data) % 512)
     with open(out + ".tmp", "wb") as f:

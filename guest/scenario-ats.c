@@ -147,8 +147,14 @@ static void inject_round(struct guest *g, const struct pci_dev *target,
 
 	ret = -ENODEV;
 	if (target)
+		/*
+		 * Sticky: the invalidation stays outstanding, so the one
+		 * CMD_SYNC fails @count times in a row as the base kernel
+		 * repeats it.
+		 */
 		ret = host_request(reply, sizeof(reply), 60000,
-				   "arm-atc-timeout %s %d", target->bdf, count);
+				   "arm-atc-timeout %s %d sticky", target->bdf,
+				   count);
 	snprintf(name, sizeof(name), "host_arms_%dx_atc_timeout", count);
 	ktap_result(k, reply_ok(ret, reply), name, "%s",
 		    ret ? strerror(-ret) : reply);

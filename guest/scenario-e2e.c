@@ -10,8 +10,8 @@
  *
  *	ats-a		device A, ATS, its own root port
  *	ats-b		device B, ATS, its own root port
- *	mf-0, mf-1	two ATS functions of one slot (one IOMMU group, so one
- *			invalidation batch covers both)
+ *	mf-0..mf-2	three ATS functions of one slot (one IOMMU group, so
+ *			one invalidation batch covers all three)
  *	noats		no ATS
  *
  * Every scenario leaves the machine as it found it: nothing quarantined,
@@ -42,10 +42,10 @@
 #define IO_CHUNK	(64L << 10)
 #define POLL_MS		5000
 
-enum { DEV_A, DEV_B, DEV_C0, DEV_C1, DEV_N, NR_DEVS };
+enum { DEV_A, DEV_B, DEV_C0, DEV_C1, DEV_C2, DEV_N, NR_DEVS };
 
 static const char *const dev_serial[NR_DEVS] = {
-	"ats-a", "ats-b", "mf-0", "mf-1", "noats",
+	"ats-a", "ats-b", "mf-0", "mf-1", "mf-2", "noats",
 };
 
 struct dev {
@@ -291,17 +291,31 @@ static bool host_ok(struct guest *g, char *reply, size_t size,
 }
 
 /* count: -1 until disarmed */
-static bool arm(struct guest *g, int i, int count)
+/*
+ * Arms the host's ATC invalidation timeout for the devices in @mask (bits of
+ * DEV_*), or for every stream ID if @mask is 0, for @count CMD_SYNCs (-1:
+ * until disarmed).  @mode "once": the SMMU gives up on an invalidation that
+ * timed out, so only a new one fails again; "sticky": it stays outstanding
+ * and the repeated CMD_SYNC fails again.
+ */
+static bool arm(struct guest *g, unsigned int mask, int count,
+		const char *mode)
 {
-	char reply[256];
+	char reply[256], list[128] = "";
+	size_t len = 0;
 	int ret;
 
-	if (i < 0)
+	for (int i = 0; i < NR_DEVS; i++)
+		if (mask & (1u << i))
+			len += snprintf(list + len, sizeof(list) - len, "%s%s",
+					len ? "," : "", bdf(i));
+	if (!mask)
 		ret = host_request(reply, sizeof(reply), 30000,
-				   "arm-atc-timeout-any %d", count);
+				   "arm-atc-timeout-any %d %s", count, mode);
 	else
 		ret = host_request(reply, sizeof(reply), 30000,
-				   "arm-atc-timeout %s %d", bdf(i), count);
+				   "arm-atc-timeout %s %d %s", list, count,
+				   mode);
 	return host_ok(g, reply, sizeof(reply), "arm", ret);
 }
 
@@ -389,7 +403,8 @@ static bool do_quarantine(struct guest *g, int i, unsigned int seed,
 
 	memset(t, 0, sizeof(*t));
 	t->to_state = t->to_ats_off = -1;
-	if (!arm(g, i, atc_count))
+	/* Sticky: the driver also sees the repeated CMD_SYNC fail */
+	if (!arm(g, 1u << i, atc_count, "sticky"))
 		return false;
 	t0 = now_ms();
 	/* The unmaps of this I/O invalidate the ATC: it times out */
@@ -441,12 +456,12 @@ static void run_baseline(struct guest *g)
 	ok = true;
 	for (int i = 0; i < NR_DEVS; i++)
 		ok &= have(g, i);
-	ktap_result(k, ok, "devices_present", "A=%s B=%s C0=%s C1=%s N=%s",
-		    bdf(DEV_A), bdf(DEV_B), bdf(DEV_C0), bdf(DEV_C1),
-		    bdf(DEV_N));
+	ktap_result(k, ok, "devices_present",
+		    "A=%s B=%s C0=%s C1=%s C2=%s N=%s", bdf(DEV_A), bdf(DEV_B),
+		    bdf(DEV_C0), bdf(DEV_C1), bdf(DEV_C2), bdf(DEV_N));
 
 	ok = true;
-	for (int i = DEV_A; i <= DEV_C1; i++)
+	for (int i = DEV_A; i <= DEV_C2; i++)
 		ok &= ats_on(i);
 	ktap_result(k, ok, "ats_enabled_on_ats_devices", NULL);
 
@@ -612,61 +627,78 @@ static void run_reset_method(struct guest *g)
 
 static void run_batch(struct guest *g)
 {
+	static const int faulty[] = { DEV_C0, DEV_C2 };
 	struct ktap *k = &g->ktap;
 	struct logwatch *w = &watch;
-	long long t0, w0, w1;
+	long long t0, wq[2];
 	long injected;
-	bool ok;
-	int n0, n1, nall;
+	bool ok, all = true;
+	int n[2], n1, nall;
 
-	if (!have(g, DEV_C0) || !have(g, DEV_C1) || !have(g, DEV_A) ||
-	    !have(g, DEV_B)) {
-		for (int j = 0; j < 6; j++)
-			ktap_result(k, false, "devices_present", NULL);
+	for (int i = 0; i < NR_DEVS; i++)
+		all &= have(g, i);
+	if (!all) {
+		ktap_result(k, false, "devices_present", NULL);
+		for (int j = 1; j < 7; j++)
+			ktap_skip(k, "batch", "devices missing");
 		return;
 	}
+	ktap_result(k, true, "devices_present", NULL);
 	/*
-	 * C0 and C1 are functions of one slot without ACS: one IOMMU group,
-	 * one domain, so an unmap of C0's DMA invalidates the ATC of both in
-	 * one batch.  Every ATC invalidation times out while armed ("any"),
-	 * A and B stay idle, so the batch {C0, C1} is the only one that fails
-	 * and the driver must find both faulty masters in it.
+	 * C0, C1 and C2 are functions of one slot without ACS: one IOMMU
+	 * group, one domain, so an unmap of C0's DMA invalidates the ATC of all
+	 * three in one batch.  C0 and C2 never complete an ATC invalidation
+	 * (every CMD_SYNC after one of theirs fails, the SMMU gives up on it
+	 * so the repeated CMD_SYNC passes); C1 is innocent.  The driver must
+	 * find both faulty masters in the batch by re-issuing parts of it and
+	 * leave C1 alone.
 	 */
 	logwatch_start(w);
-	ok = arm(g, -1, atc_count);
+	ok = arm(g, 1u << DEV_C0 | 1u << DEV_C2, -1, "once");
 	t0 = now_ms();
 	ok &= io(g, DEV_C0, 800, IO_CHUNK);
-	w0 = wait_quarantine(DEV_C0, true, POLL_MS);
-	w1 = wait_quarantine(DEV_C1, true, POLL_MS);
-	ktap_diag(k, "bench: batch of 2 faulty -> both quarantined in %lld ms",
+	for (int j = 0; j < 2; j++)
+		wq[j] = wait_quarantine(faulty[j], true, POLL_MS);
+	ktap_diag(k, "bench: batch of 3 with 2 faulty -> both quarantined in %lld ms",
 		  now_ms() - t0);
 	injected = disarm(g);
-	ktap_result(k, ok && w0 >= 0 && w1 >= 0 && injected > 0,
-		    "C0_and_C1_quarantined", "%ld timeout(s) injected",
+	ktap_result(k, ok && wq[0] >= 0 && wq[1] >= 0 && injected > 0,
+		    "C0_and_C2_quarantined", "%ld timeout(s) injected",
 		    injected);
 	ktap_result(k, wait_ats(DEV_C0, false, POLL_MS) >= 0 &&
-		    wait_ats(DEV_C1, false, POLL_MS) >= 0,
-		    "C0_and_C1_ats_disabled", NULL);
+		    wait_ats(DEV_C2, false, POLL_MS) >= 0,
+		    "C0_and_C2_ats_disabled", NULL);
+	ktap_result(k, !quarantined(DEV_C1) && ats_on(DEV_C1),
+		    "innocent_C1_in_the_same_batch_keeps_ats", NULL);
 	ktap_result(k, !quarantined(DEV_A) && !quarantined(DEV_B) &&
 		    ats_on(DEV_A) && ats_on(DEV_B) && !quarantined(DEV_N),
-		    "innocent_devices_not_quarantined", NULL);
+		    "other_devices_not_quarantined", NULL);
 	ktap_result(k, io(g, DEV_A, 801, IO_BYTES) && io(g, DEV_B, 802, IO_BYTES) &&
-		    io(g, DEV_C0, 803, IO_BYTES) && io(g, DEV_C1, 804, IO_BYTES),
+		    io(g, DEV_C0, 803, IO_BYTES) && io(g, DEV_C1, 804, IO_BYTES) &&
+		    io(g, DEV_C2, 806, IO_BYTES),
 		    "io_intact_everywhere", NULL);
 
-	/* One log line per quarantined device */
-	n0 = logwatch_count(w, QUARANTINE_MSG, bdf(DEV_C0));
+	/* One log line per quarantined device, none for the innocent one */
+	for (int j = 0; j < 2; j++)
+		n[j] = logwatch_count(w, QUARANTINE_MSG, bdf(faulty[j]));
 	n1 = logwatch_count(w, QUARANTINE_MSG, bdf(DEV_C1));
 	nall = logwatch_count(w, QUARANTINE_MSG, NULL);
 	logwatch_stop(w);
-	ktap_diag(k, "'%s' lines: C0 %d, C1 %d, all %d",
-		  QUARANTINE_MSG, n0, n1, nall);
-	ktap_result(k, n0 == 1 && n1 == 1, "one_log_line_each", NULL);
+	ktap_result(k, n[0] == 1 && n[1] == 1 && n1 == 0 && nall == 2,
+		    "one_log_line_per_faulty_device",
+		    "'%s' lines: C0 %d, C1 %d, C2 %d, all %d",
+		    QUARANTINE_MSG, n[0], n1, n[1], nall);
 
-	/* Clean up: reset both functions */
-	ok = recover(g, DEV_C0);
-	ok &= recover(g, DEV_C1) || (!quarantined(DEV_C1) && ats_on(DEV_C1));
-	ktap_result(k, ok && io(g, DEV_C0, 805, IO_BYTES),
+	/*
+	 * Clean up: reset both functions.  Should a reset of one reach the
+	 * other (a bus reset), the second has nothing left to lift.
+	 */
+	ok = true;
+	for (int j = 0; j < 2; j++)
+		if (quarantined(faulty[j]) || !ats_on(faulty[j]))
+			ok &= recover(g, faulty[j]);
+	ktap_result(k, ok && io(g, DEV_C0, 805, IO_BYTES) &&
+		    io(g, DEV_C2, 807, IO_BYTES),
 		    "reset_recovers_both", NULL);
 	drain_kmsg(g);
 }
@@ -684,7 +716,7 @@ const struct scenario scenario_reset_method = {
 	.name = "reset_method", .plan = 5, .run = run_reset_method,
 };
 const struct scenario scenario_batch = {
-	.name = "batch", .plan = 6, .run = run_batch,
+	.name = "batch", .plan = 8, .run = run_batch,
 };
 
 /* ---- make demo: the recovery story in a few lines ---------------------- */
@@ -779,6 +811,121 @@ static bool wait_disk_back(struct guest *g, int i, int timeout_ms)
 	}
 }
 
+/* ---- 5: a reset that fails -------------------------------------------- */
+
+#define RESET_FAILED_MSG	"reset failed, DMA stays blocked"
+
+/* Has the host make device i stop answering at its next reset, or not */
+static bool stuck_after_reset(struct guest *g, int i, bool on)
+{
+	char reply[256];
+	int ret;
+
+	ret = host_request(reply, sizeof(reply), 30000,
+			   "stuck-after-reset %s %s", bdf(i), on ? "on" : "off");
+	return host_ok(g, reply, sizeof(reply), "stuck-after-reset", ret);
+}
+
+static bool cfg_pwrite(int i, unsigned int off, const void *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf(i));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = pwrite(fd, buf, len, off);
+	close(fd);
+	return n == (ssize_t)len;
+}
+
+static void run_failed_reset(struct guest *g)
+{
+	struct ktap *k = &g->ktap;
+	struct quarantine_times t;
+	struct logwatch *w = &watch;
+	unsigned char hdr[64];
+	char path[PATH_MAX], drv[32], rm[64] = "";
+	long long d, t0;
+	bool ok;
+	int nf, nl;
+
+	if (!have(g, DEV_A)) {
+		ktap_result(k, false, "device_A_present", NULL);
+		for (int j = 1; j < 6; j++)
+			ktap_skip(k, "failed_reset", "no device A");
+		return;
+	}
+	snprintf(drv, sizeof(drv), "%s", devs[DEV_A].pci->driver);
+	ok = do_quarantine(g, DEV_A, 500, &t);
+	/*
+	 * A's driver lets go first: the function will lose its config space
+	 * and nothing must touch its BARs meanwhile.  Only FLR is allowed so
+	 * that one reset attempt fails (the kernel gives up 60 s after an
+	 * FLR), not one per reset method.
+	 */
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", drv);
+	ok &= !write_file(path, bdf(DEV_A));
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset_method",
+		 bdf(DEV_A));
+	read_file(path, rm, sizeof(rm));
+	ok &= !write_file(path, "flr");
+	ok &= !pci_cfg_read(devs[DEV_A].pci, 0, hdr, sizeof(hdr));
+	ktap_result(k, ok, "A_quarantined_unbound_flr_only",
+		    "driver %s, reset_method was '%s'", drv, rm);
+
+	/* The function never comes back from the FLR */
+	logwatch_start(w);
+	ok = stuck_after_reset(g, DEV_A, true);
+	t0 = now_ms();
+	d = sysfs_reset(DEV_A);
+	ktap_result(k, ok && d < 0, "reset_fails",
+		    "writing 'reset' %s after %lld ms",
+		    d < 0 ? strerror((int)-d) : "succeeded", now_ms() - t0);
+	nf = logwatch_count(w, RESET_FAILED_MSG, bdf(DEV_A));
+	nl = logwatch_count(w, LIFTED_MSG, NULL);
+	ktap_result(k, nf == 1 && nl == 0 && quarantined(DEV_A),
+		    "A_stays_quarantined_and_blocked",
+		    "'%s' %d time(s), '%s' %d time(s)", RESET_FAILED_MSG, nf,
+		    LIFTED_MSG, nl);
+
+	/* It answers again, with its reset config space: nothing lifts */
+	ok = stuck_after_reset(g, DEV_A, false);
+	pci_refresh(devs[DEV_A].pci);
+	ktap_result(k, ok && quarantined(DEV_A) && !ats_on(DEV_A),
+		    "device_back_still_quarantined", NULL);
+
+	/*
+	 * Put back the BARs and the command register the failed reset could
+	 * not restore, then a reset that succeeds lifts the quarantine.
+	 */
+	ok = cfg_pwrite(DEV_A, 0x10, hdr + 0x10, 0x28 - 0x10) &&
+	     cfg_pwrite(DEV_A, 0x04, hdr + 0x04, 2);
+	d = sysfs_reset(DEV_A);
+	ok &= d >= 0 && wait_quarantine(DEV_A, false, POLL_MS) >= 0 &&
+	      wait_ats(DEV_A, true, POLL_MS) >= 0;
+	nl = logwatch_count(w, LIFTED_MSG, bdf(DEV_A));
+	logwatch_stop(w);
+	ktap_result(k, ok && nl == 1, "successful_reset_lifts_quarantine",
+		    "'%s' %d time(s)", LIFTED_MSG, nl);
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset_method",
+		 bdf(DEV_A));
+	write_file(path, "default");
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
+	ok = !write_file(path, bdf(DEV_A)) && wait_disk_back(g, DEV_A, 20000);
+	ktap_result(k, ok && wait_ats(DEV_A, true, POLL_MS) >= 0 &&
+		    io(g, DEV_A, 501, IO_BYTES), "rebound_ats_on_io_intact",
+		    NULL);
+	drain_kmsg(g);
+}
+
+const struct scenario scenario_failed_reset = {
+	.name = "failed_reset", .plan = 6, .run = run_failed_reset,
+};
+
 /* ---- 4: fatal AER -> link reset -> quarantine lifted ------------------- */
 
 static void run_aer(struct guest *g)
@@ -867,6 +1014,179 @@ static void run_unbind(struct guest *g)
 	drain_kmsg(g);
 }
 
+/* ---- kmemleak ---------------------------------------------------------- */
+
+#define KMEMLEAK	"/sys/kernel/debug/kmemleak"
+
+/* Forgets what kmemleak knows so far; false if the kernel has no kmemleak */
+static bool kmemleak_clear(void)
+{
+	return !access(KMEMLEAK, W_OK) && !write_file(KMEMLEAK, "clear");
+}
+
+/*
+ * Scans twice (an object is only reported once it was unreferenced in two
+ * scans) and returns the number of leaks reported since kmemleak_clear(),
+ * or -1.  The first report goes to the KTAP diagnostics.
+ */
+static int kmemleak_leaks(struct guest *g)
+{
+	static char buf[64 << 10];
+	char *p;
+	int n = 0;
+
+	if (write_file(KMEMLEAK, "scan") || write_file(KMEMLEAK, "scan"))
+		return -1;
+	if (read_file(KMEMLEAK, buf, sizeof(buf)) < 0)
+		return -1;
+	for (p = buf; (p = strstr(p, "unreferenced object")); p++)
+		n++;
+	if (n) {
+		buf[1024] = '\0';
+		ktap_diag(&g->ktap, "kmemleak: %s", buf);
+	}
+	return n;
+}
+
+/* ---- 9: hot-unplug of a quarantined device ----------------------------- */
+
+static bool dev_present(int i)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf(i));
+	return !access(path, F_OK);
+}
+
+static void run_unplug(struct guest *g)
+{
+	struct ktap *k = &g->ktap;
+	struct quarantine_times t;
+	char reply[256], st[32], name[16];
+	bool base, leakcheck;
+	long long t0;
+	int ret, leaks;
+
+	if (!have(g, DEV_A)) {
+		ktap_result(k, false, "device_A_present", NULL);
+		for (int j = 1; j < 5; j++)
+			ktap_skip(k, "unplug", "no device A");
+		return;
+	}
+	ktap_result(k, true, "device_A_present", "%s", bdf(DEV_A));
+	/* On the base kernel (no quarantine) this only unplugs A */
+	base = quarantine_state("none", st, sizeof(st)) == NULL;
+	leakcheck = kmemleak_clear();
+	if (base)
+		ktap_skip(k, "A_quarantined", "base kernel: no quarantine");
+	else
+		ktap_result(k, do_quarantine(g, DEV_A, 1000, &t),
+			    "A_quarantined", NULL);
+
+	/*
+	 * device_del presses the slot's attention button: pciehp powers the
+	 * slot off after its 5 s grace period and removes A, which releases
+	 * it from the IOMMU while it is quarantined.
+	 */
+	snprintf(name, sizeof(name), "dev%s", "A");
+	t0 = now_ms();
+	ret = host_request(reply, sizeof(reply), 30000, "hmp device_del %s",
+			   name);
+	ret = host_ok(g, reply, sizeof(reply), "device_del", ret);
+	while (ret && dev_present(DEV_A) && now_ms() - t0 < 30000)
+		msleep(20);
+	ktap_result(k, ret && !dev_present(DEV_A), "A_removed",
+		    "after %lld ms", now_ms() - t0);
+	if (base)
+		ktap_skip(k, "quarantine_state_released",
+			  "base kernel: no quarantine");
+	else
+		ktap_result(k, quarantine_state(bdf(DEV_A), st, sizeof(st)) &&
+			    !*st, "quarantine_state_released",
+			    "debugfs state for A: '%s'", st);
+	devs[DEV_A].pci = NULL;
+	devs[DEV_A].disk = NULL;
+
+	if (!leakcheck) {
+		ktap_skip(k, "no_kmemleak_report", "kernel without kmemleak");
+	} else {
+		leaks = kmemleak_leaks(g);
+		ktap_result(k, leaks == 0, "no_kmemleak_report",
+			    "%d unreferenced object(s)", leaks);
+	}
+	drain_kmsg(g);
+}
+
+/* ---- 10: soak: quarantine -> FLR -> lifted, many times ----------------- */
+
+static void run_soak(struct guest *g)
+{
+	struct ktap *k = &g->ktap;
+	struct quarantine_times t;
+	struct logwatch *w = &watch;
+	long long t0, secs_x10;
+	int cycles, done = 0, nq = 0, nl = 0, leaks;
+	bool leakcheck, ok = true;
+	char buf[16];
+
+	cycles = atoi(guest_param(g, "soak_cycles", "200", buf, sizeof(buf)));
+	if (!have(g, DEV_A) || !have(g, DEV_B)) {
+		ktap_result(k, false, "devices_present", NULL);
+		for (int j = 1; j < 5; j++)
+			ktap_skip(k, "soak", "devices missing");
+		return;
+	}
+	ktap_result(k, true, "devices_present", NULL);
+	leakcheck = kmemleak_clear();
+	logwatch_start(w);
+	t0 = now_ms();
+	for (int c = 0; c < cycles && ok; c++) {
+		ok = do_quarantine(g, DEV_A, 2000 + c, &t) && t.io_ok;
+		ok = ok && recover(g, DEV_A) && io(g, DEV_A, 3000 + c, IO_CHUNK);
+		if (!ok)
+			ktap_diag(k, "cycle %d failed (quarantine %lld ms, io %d)",
+				  c, t.to_state, t.io_ok);
+		else
+			done++;
+		/* Count per cycle so that the watch buffer never fills up */
+		nq += logwatch_count(w, QUARANTINE_MSG, bdf(DEV_A));
+		nl += logwatch_count(w, LIFTED_MSG, bdf(DEV_A));
+		w->len = 0;
+		w->buf[0] = '\0';
+	}
+	secs_x10 = (now_ms() - t0) / 100;
+	ktap_diag(k, "bench: soak: %d cycles quarantine->FLR->lifted in %lld.%lld s, %.2f cycles/s",
+		  done, secs_x10 / 10, secs_x10 % 10,
+		  secs_x10 ? done * 10.0 / secs_x10 : 0.0);
+	ktap_result(k, done == cycles, "all_cycles_recovered", "%d of %d",
+		    done, cycles);
+	logwatch_stop(w);
+	/*
+	 * The quarantine line is rate limited (10 per 5 s): at most one per
+	 * cycle, and at least as many as the limit lets through.
+	 */
+	ktap_result(k, nq <= done && nq >= (done < 10 ? done : 10) &&
+		    nl == done, "log_lines_coalesced",
+		    "%d quarantine, %d lift line(s) for %d cycles", nq, nl, done);
+	ktap_result(k, !quarantined(DEV_B) && ats_on(DEV_B) &&
+		    io(g, DEV_B, 3999, IO_BYTES), "B_untouched", NULL);
+	if (!leakcheck) {
+		ktap_skip(k, "no_kmemleak_report", "kernel without kmemleak");
+	} else {
+		leaks = kmemleak_leaks(g);
+		ktap_result(k, leaks == 0, "no_kmemleak_report",
+			    "%d unreferenced object(s)", leaks);
+	}
+	drain_kmsg(g);
+}
+
+const struct scenario scenario_unplug = {
+	.name = "unplug", .plan = 5, .run = run_unplug,
+};
+const struct scenario scenario_soak = {
+	.name = "soak", .plan = 5, .run = run_soak,
+};
+
 /* ---- FLR duration (benchmark, both kernels) ---------------------------- */
 
 static void run_flrbench(struct guest *g)
@@ -894,6 +1214,105 @@ static void run_flrbench(struct guest *g)
 		    io(g, DEV_A, 900, IO_BYTES), "flr_benchmark", NULL);
 	drain_kmsg(g);
 }
+
+/* ---- map/unmap latency through the SMMUv3 (benchmark, both kernels) --- */
+
+#define DMA_BENCH	"/bin/dma_map_benchmark"
+
+/* Runs the kernel's tools/dma tool, its output into @out; exit status */
+static int run_dma_bench(char *out, size_t size)
+{
+	int pfd[2], status;
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(pfd))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		execl(DMA_BENCH, DMA_BENCH, "-t", "1", "-s", "3", "-g", "1",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (len + 1 < size && (n = read(pfd[0], out + len, size - len - 1)) > 0)
+		len += n;
+	out[len] = '\0';
+	close(pfd[0]);
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static bool bind_driver(int i, const char *drv)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override",
+		 bdf(i));
+	if (write_file(path, drv ? drv : "\n"))
+		return false;
+	if (!drv)
+		return true;
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
+	return !write_file(path, bdf(i));
+}
+
+static void run_dmabench(struct guest *g)
+{
+	struct ktap *k = &g->ktap;
+	char out[2048], path[PATH_MAX], drv[32];
+	double map = -1, map_sd = 0, unmap = -1, unmap_sd = 0;
+	const char *p;
+	bool ok;
+	int ret;
+
+	if (!have(g, DEV_C1) || access(DMA_BENCH, X_OK)) {
+		ktap_result(k, false, "dma_map_benchmark_ran",
+			    "no device C1 or no %s", DMA_BENCH);
+		ktap_skip(k, "C1_back_io_intact", "nothing was changed");
+		return;
+	}
+	/* C1 (ATS) leaves virtio for the benchmark driver, then comes back */
+	snprintf(drv, sizeof(drv), "%s", devs[DEV_C1].pci->driver);
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", drv);
+	ok = !write_file(path, bdf(DEV_C1)) &&
+	     bind_driver(DEV_C1, "dma_map_benchmark");
+	ret = ok ? run_dma_bench(out, sizeof(out)) : -1;
+	p = strstr(out, "average map latency(us):");
+	if (p)
+		sscanf(p, "average map latency(us):%lf standard deviation:%lf",
+		       &map, &map_sd);
+	p = strstr(out, "average unmap latency(us):");
+	if (p)
+		sscanf(p, "average unmap latency(us):%lf standard deviation:%lf",
+		       &unmap, &unmap_sd);
+	ktap_diag(k, "bench: dma_map_benchmark on C1 (ATS, iommu.strict=1, 1 thread, 1 page, 3 s): map %.1f us (sd %.1f), unmap %.1f us (sd %.1f)",
+		  map, map_sd, unmap, unmap_sd);
+	ktap_result(k, ret == 0 && map >= 0 && unmap >= 0,
+		    "dma_map_benchmark_ran", "exit %d%s%.200s", ret,
+		    ret ? ": " : "", ret ? out : "");
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/dma_map_benchmark/unbind");
+	ok = !write_file(path, bdf(DEV_C1));
+	ok &= bind_driver(DEV_C1, NULL);
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
+	ok &= !write_file(path, bdf(DEV_C1));
+	ktap_result(k, ok && wait_disk_back(g, DEV_C1, 20000) &&
+		    wait_ats(DEV_C1, true, POLL_MS) >= 0 &&
+		    io(g, DEV_C1, 950, IO_BYTES), "C1_back_io_intact", NULL);
+	drain_kmsg(g);
+}
+
+const struct scenario scenario_dmabench = {
+	.name = "dmabench", .plan = 2, .run = run_dmabench,
+};
 
 const struct scenario scenario_aer = {
 	.name = "aer", .plan = 5, .run = run_aer,

@@ -213,6 +213,22 @@ if [ -f "$CHECK/.out-arm64/.built-commit" ] && [ "$(cut -d' ' -f1 "$CHECK/.out-a
 	cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/series/Image"
 fi
 
+# The debug kernels (lockdep, KASAN, kmemleak) for the soak and unplug
+# scenarios: the base first, then the series, incrementally in one tree.
+stage build-arm64-debug
+for which in base series; do
+	if [ $which = base ]; then c=$(git -C "$CHECK" rev-parse "$BASE_TAG"); else c=$head_commit; fi
+	t=$(date +%s)
+	if logged "build-arm64-debug-$which.log" build_at arm64-debug "$c"; then
+		result PASS "arm64 debug build: $which" "$(($(date +%s) - t))s"
+		mkdir -p "$BUILD/images/$which-debug"
+		cp "$CHECK/.out-arm64-debug/arch/arm64/boot/Image" "$BUILD/images/$which-debug/Image"
+	else
+		result FAIL "arm64 debug build: $which"
+		rm -f "$BUILD/images/$which-debug/Image"
+	fi
+done
+
 stage build-x86_64
 for name in x86_64 x86_64-noiommu; do
 	t=$(date +%s)
@@ -314,6 +330,8 @@ if QEMU=$("$TOP/scripts/qemu-build.sh" 2>"$LOGS/qemu-build.log"); then
 		if [ -f "$BUILD/images/series/Image" ]; then
 			QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
 				--base-kernel "$BUILD/images/base/Image" \
+				--debug-kernel "$BUILD/images/series-debug/Image" \
+				--base-debug-kernel "$BUILD/images/base-debug/Image" \
 				>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log" || true
 			grep '^ *# ' "$LOGS/scenarios.ktap" | sed 's/^ */  /' | head -n 40 || true
 			parse_ktap "$CHECK" scenarios "$LOGS/scenarios.ktap"

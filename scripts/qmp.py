@@ -10,11 +10,15 @@ with "@@HOST <seq> <request>" lines, answered on the console's input with
 "@@GUEST <seq> <reply>" once done.  Neither side sleeps blindly.
 
 Requests understood:
-  arm-atc-timeout BDF [COUNT]   arm the SMMUv3's ATC invalidation timeout
+  arm-atc-timeout BDF[,BDF..] [COUNT] [once|sticky]
+                                arm the SMMUv3's ATC invalidation timeout
                                 for the PCI function BDF (by its qdev id
                                 if it has one, else by stream ID)
-  arm-atc-timeout-any [COUNT]   arm it for every stream ID
+  arm-atc-timeout-any [COUNT] [once|sticky]
+                                arm it for every stream ID
   disarm-atc-timeout            disarm it; replies with the count injected
+  stuck-after-reset BDF on|off  the function stops answering config
+                                requests at its next reset, or answers again
   hmp COMMAND...                run an HMP command, e.g. pcie_aer_inject_error
 
 The output is KTAP: host checks plus the guest's KTAP as a subtest.  The
@@ -149,30 +153,55 @@ class Host:
     def _set(self, prop, value):
         self.qmp.cmd("qom-set", path=self._smmu(), property=prop, value=value)
 
-    def req_arm_atc_timeout(self, bdf, count="1"):
+    def _sid_of(self, bdf):
         m = re.fullmatch(r"(?:[0-9a-f]{4}:)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])",
                          bdf.lower())
         if not m:
             raise ValueError("bad BDF %s" % bdf)
         bus, slot, fn = (int(x, 16) for x in m.groups())
-        sid = bus << 8 | slot << 3 | fn
         qdev_id = ""
         for b, s, f, i in self.qmp.pci_devices():
             if (b, s, f) == (bus, slot, fn):
                 qdev_id = i
-        if qdev_id:
-            self._set("x-atc-inv-timeout-dev", qdev_id)
-        else:
-            self._set("x-atc-inv-timeout-dev", "")
-            self._set("x-atc-inv-timeout-sid", sid)
-        self._set("x-atc-inv-timeout-count", int(count))
-        return "ok dev=%s sid=0x%x count=%s" % (qdev_id or "-", sid, count)
+        return bus << 8 | slot << 3 | fn, qdev_id
 
-    def req_arm_atc_timeout_any(self, count="1"):
-        self._set("x-atc-inv-timeout-dev", "")
-        self._set("x-atc-inv-timeout-sid", -1)
+    def _arm(self, dev, sid, count, mode):
+        if mode not in ("once", "sticky"):
+            raise ValueError("mode must be 'once' or 'sticky', not %s" % mode)
+        self._set("x-atc-inv-timeout-dev", dev)
+        self._set("x-atc-inv-timeout-sid", sid)
+        self._set("x-atc-inv-timeout-sticky", mode == "sticky")
         self._set("x-atc-inv-timeout-count", int(count))
-        return "ok dev=- sid=any count=%s" % count
+
+    def req_arm_atc_timeout(self, bdfs, count="1", mode="once"):
+        """Arm for one device or a comma-separated list of them."""
+        targets = [self._sid_of(b) for b in bdfs.split(",")]
+        ids = [i for _, i in targets]
+        if all(ids):
+            self._arm(",".join(ids), -1, count, mode)
+        elif len(targets) == 1:
+            self._arm("", targets[0][0], count, mode)
+        else:
+            raise ValueError("devices without a qdev id in %s" % bdfs)
+        return "ok dev=%s sid=%s count=%s mode=%s" % (
+            ",".join(i or "-" for i in ids),
+            ",".join("0x%x" % s for s, _ in targets), count, mode)
+
+    def req_arm_atc_timeout_any(self, count="1", mode="once"):
+        self._arm("", -1, count, mode)
+        return "ok dev=- sid=any count=%s mode=%s" % (count, mode)
+
+    def req_stuck_after_reset(self, bdf, state):
+        """Makes a PCI function stop answering at its next reset (QEMU's
+        x-stuck-after-reset, qemu/patches/0004), or answer again."""
+        if state not in ("on", "off"):
+            raise ValueError("state must be 'on' or 'off', not %s" % state)
+        _, qdev_id = self._sid_of(bdf)
+        if not qdev_id:
+            raise ValueError("%s has no qdev id" % bdf)
+        self.qmp.cmd("qom-set", path="/machine/peripheral/%s" % qdev_id,
+                     property="x-stuck-after-reset", value=state == "on")
+        return "ok %s stuck-after-reset=%s" % (qdev_id, state)
 
     def req_disarm_atc_timeout(self):
         self._set("x-atc-inv-timeout-count", 0)

@@ -2,15 +2,17 @@
 """End-to-end ATS quarantine scenarios in QEMU (issue 6); host side.
 
     scenarios.py --qemu QEMU --initrd CPIO --kernel IMAGE [--base-kernel IMAGE]
-                 [--debug-kernel IMAGE] [--only LIST] [--logs DIR]
+                 [--debug-kernel IMAGE [--base-debug-kernel IMAGE]]
+                 [--only LIST] [--logs DIR]
 
 Boots the kernel on -machine virt with an ATS-capable SMMUv3 and these
 virtio-blk disks (all iommu_platform=on, each ATS one with aer=on):
 
     ats-a   device A   ats=on, root port rp1
     ats-b   device B   ats=on, root port rp2
-    mf-0    device C0  ats=on, rp3 function 0 \\ one slot, no ACS between them:
-    mf-1    device C1  ats=on, rp3 function 1 / one IOMMU group, one batch
+    mf-0    device C0  ats=on, rp3 function 0 \\ one slot, no ACS between
+    mf-1    device C1  ats=on, rp3 function 1 | them: one IOMMU group,
+    mf-2    device C2  ats=on, rp3 function 2 / one invalidation batch
     noats   device N   no ATS, root port rp4
 
 runs the guest agent's scenarios (guest/scenario-e2e.c), answers its host
@@ -40,21 +42,19 @@ SCENARIOS = [
     (2, "quarantine", "main"),
     (3, "flr", "main"),
     (6, "reset_method", "main"),
+    (5, "failed_reset", "main"),  # waits 60 s for a function that is gone
     (8, "batch", "main"),
     (7, "unbind_flr_rebind", "main"),
     (4, "aer", "aer"),           # leaves A without a driver: own boot
     (0, "flrbench", "main"),     # benchmark: also run on the base kernel
+    (0, "dmabench", "main"),     # benchmark: also run on the base kernel
+    (10, "soak", "debug"),       # debug kernel (lockdep, KASAN, kmemleak)
+    (9, "unplug", "debug"),      # removes A: last; also on the base kernel
     (0, "demo", "main"),    # make demo: only with --only demo
 ]
 
 # Scenarios reported as SKIP unless named in --only, with the reason
-SKIP = {
-    "batch": "QEMU model: a CMD_SYNC that timed out is retried until "
-             "x-atc-inv-timeout-count is used up, so the driver's re-issued "
-             "subsets never fail and no master of a 2-master batch can be "
-             "attributed (needs a fail-each-CMD_SYNC-once mode in "
-             "qemu/patches/0003)",
-}
+SKIP = {}
 
 SPLAT = re.compile(
     r"WARNING:|BUG:|Oops|Kernel panic|Unable to handle kernel|"
@@ -63,16 +63,6 @@ SPLAT = re.compile(
     r"rcu: INFO:|KASAN|UBSAN|sleeping function called from invalid context|"
     r"suspected memory leak|hung_task|soft lockup|hard LOCKUP")
 
-# Scenarios of issue 6 without an implementation yet, reported as SKIP
-NOT_YET = [
-    ("failed_reset", "scenario 5 not implemented yet (needs an honest way "
-     "to fail a reset)"),
-    ("unplug", "scenario 9 not implemented yet (device_del while "
-     "quarantined, pciehp lockdep allow-list against the base kernel)"),
-    ("soak", "scenario 10 not implemented yet (200 cycles on the debug "
-     "kernel)"),
-]
-
 TOP_RESULT = re.compile(r"^(not )?ok (\d+) (\S+)")
 
 
@@ -80,6 +70,7 @@ def machine(opts, kernel, initrd, scenarios, workdir, extra_append=""):
     disks = [("A", "ats-a", "rp1", "0", True), ("B", "ats-b", "rp2", "0", True),
              ("C0", "mf-0", "rp3", "0.0", True),
              ("C1", "mf-1", "rp3", "0.1", True),
+             ("C2", "mf-2", "rp3", "0.2", True),
              ("N", "noats", "rp4", "0", False)]
     args = [opts.qemu, "-machine", "virt,iommu=smmuv3,gic-version=3",
             "-accel", "tcg", "-cpu", "cortex-a57", "-smp", "2", "-m", "512M",
@@ -192,8 +183,62 @@ def split_guest(lines):
     return out, (pre or []) + ([] if pre is None else []), block
 
 
+LOCK_NAME = re.compile(r"\(([^()\s]+)\)\{")
+REPORT_END = re.compile(r"---\[ end trace|^\s*#?\s*(ok|not ok) \d+ ")
+
+
+# The one known splat of the base kernel that may be allowed, by name
+ALLOWED_IN = "pciehp_unconfigure_device"
+
+
+def splat_report(lines, i):
+    """The lines of the report that starts at lines[i]."""
+    out = []
+    for line in lines[i + 1:i + 200]:
+        if REPORT_END.search(line) or SPLAT.search(line):
+            break
+        out.append(line)
+    return out
+
+
+def splat_signature(lines, i):
+    """What identifies the splat that starts at lines[i]: its kind and,
+    for lockdep reports, the lock classes it names (addresses, task names
+    and timestamps differ between runs and kernels)."""
+    kind = SPLAT.search(lines[i]).group(0)
+    locks = set()
+    for line in splat_report(lines, i):
+        locks.update(LOCK_NAME.findall(line))
+    return (kind, tuple(sorted(locks)))
+
+
+def known_splats(base_lines):
+    """An allow function for splats(): a splat passes if the unpatched
+    base kernel printed one with the same signature, and that report is
+    the lockdep circular-dependency report in pciehp_unconfigure_device
+    that the base kernel prints when pciehp removes a device.  Nothing
+    else is ever allowed."""
+    known = set(splat_signature(base_lines, i)
+                for i, l in enumerate(base_lines)
+                if "possible circular locking" in l and
+                any(ALLOWED_IN in x for x in splat_report(base_lines, i)))
+
+    def allow(lines, found):
+        heads = [i for i in found if "possible" in lines[i] or
+                 "WARNING:" in lines[i] or "BUG:" in lines[i]]
+        left = []
+        for i in found:
+            head = max([h for h in heads if h <= i] or [i])
+            if (splat_signature(lines, head) not in known or
+                    not any(ALLOWED_IN in x for x in splat_report(lines, head))):
+                left.append(i)
+        return left
+    allow.known = known
+    return allow
+
+
 def splats(lines, allow=None):
-    """Splat lines, minus the allowed reports (see allow_pciehp_lockdep)."""
+    """Splat lines, minus the reports allow() lets pass."""
     found = [i for i, l in enumerate(lines) if SPLAT.search(l)]
     if allow:
         found = allow(lines, found)
@@ -252,7 +297,8 @@ class Doc:
         return all(r[0] for r in self.results)
 
 
-def run_boot(opts, doc, label, kernel, entries, allow=None, append=""):
+def run_boot(opts, doc, label, kernel, entries, allow=None, append="",
+             timeout=None):
     """Boots once with the scenarios of entries; adds their results."""
     names = [e[1] for e in entries]
     log = os.path.join(opts.logs, "scenarios-%s.console.log" % label)
@@ -260,7 +306,8 @@ def run_boot(opts, doc, label, kernel, entries, allow=None, append=""):
     disks = tempfile.mkdtemp(prefix="disks-", dir=opts.logs)
     try:
         lines, rc, diag = boot(machine(opts, kernel, opts.initrd, names,
-                                       disks, append), log, opts.timeout)
+                                       disks, append), log,
+                                timeout or opts.timeout)
     finally:
         shutil.rmtree(disks, ignore_errors=True)
     secs = time.monotonic() - t0
@@ -299,16 +346,32 @@ def run_boot(opts, doc, label, kernel, entries, allow=None, append=""):
     return lines
 
 
+def rename(doc, old, new, idx=-1):
+    """Renames a result (a scenario run on another kernel)."""
+    r = doc.results[idx]
+    doc.results[idx] = (r[0], new, [
+        "    # Subtest: %s" % new if x == "    # Subtest: %s" % old else x
+        for x in r[2]])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--qemu", required=True)
     ap.add_argument("--initrd", required=True)
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--base-kernel")
-    ap.add_argument("--debug-kernel")
+    ap.add_argument("--debug-kernel",
+                    help="kernel with lockdep, KASAN and kmemleak for the "
+                    "soak and unplug scenarios")
+    ap.add_argument("--base-debug-kernel",
+                    help="unpatched debug kernel: splats it prints on unplug "
+                    "are allowed")
+    ap.add_argument("--soak-cycles", type=int, default=200)
+    ap.add_argument("--debug-timeout", type=int, default=1500,
+                    help="per debug boot, seconds")
     ap.add_argument("--only", default="")
     ap.add_argument("--logs", required=True)
-    ap.add_argument("--timeout", type=int, default=240,
+    ap.add_argument("--timeout", type=int, default=420,
                     help="per boot, seconds")
     ap.add_argument("--append", default="",
                     help="more kernel parameters, e.g. guest.console_level=8")
@@ -336,19 +399,40 @@ def main():
     aer = [s for s in sel if s[2] == "aer"]
     if aer:
         run_boot(opts, doc, "aer", opts.kernel, aer, append=opts.append)
-    # The FLR duration of the unpatched base kernel, for comparison
-    if any(s[1] == "flrbench" for s in sel) and opts.base_kernel:
-        lines = run_boot(opts, doc, "base", opts.base_kernel,
-                         [(0, "flrbench", "base")], append=opts.append)
-        r = doc.results[-1]
-        doc.results[-1] = (r[0], "flrbench_base", [
-            "    # Subtest: flrbench_base" if x == "    # Subtest: flrbench"
-            else x for x in r[2]])
+    # The benchmarks on the unpatched base kernel, for comparison
+    bench = [(0, s[1], "base") for s in sel if s[1] in ("flrbench", "dmabench")]
+    if bench and opts.base_kernel:
+        run_boot(opts, doc, "base", opts.base_kernel, bench,
+                 append=opts.append)
+        for n, (_, name, _) in enumerate(reversed(bench), 1):
+            rename(doc, name, name + "_base", -n)
+    debug = [s for s in sel if s[2] == "debug"]
+    if debug and not opts.debug_kernel:
+        for s in debug:
+            doc.skip(s[1], "needs --debug-kernel (lockdep, KASAN, kmemleak)")
+    elif debug:
+        # Splats the unpatched kernel prints on the same unplug are not ours
+        allow = None
+        if any(s[1] == "unplug" for s in debug) and opts.base_debug_kernel:
+            # Its splats are what this run learns, not a failure
+            lines = run_boot(opts, doc, "base-debug", opts.base_debug_kernel,
+                             [(9, "unplug", "debug")], append=opts.append,
+                             timeout=opts.debug_timeout,
+                             allow={"unplug": lambda lines, found: []})
+            rename(doc, "unplug", "unplug_base")
+            known = known_splats(lines)
+            doc.diags.append("base-debug: %d splat signature(s) on unplug, "
+                             "allowed on the series: %s" % (
+                                 len(known.known),
+                                 "; ".join("%s %s" % (k, ",".join(l))
+                                           for k, l in sorted(known.known))
+                                 or "none"))
+            allow = {"unplug": known}
+        run_boot(opts, doc, "debug", opts.debug_kernel, debug, allow=allow,
+                 append=opts.append + " guest.soak_cycles=%d" % opts.soak_cycles,
+                 timeout=opts.debug_timeout)
     for s in skipped:
         doc.skip(s[1], SKIP[s[1]])
-    if not only:
-        for name, why in NOT_YET:
-            doc.skip(name, why)
     doc.diags.append("total %.1f s" % (time.monotonic() - t0))
     sys.exit(0 if doc.emit() else 1)
 

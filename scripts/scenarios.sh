@@ -2,7 +2,8 @@
 # End-to-end ATS quarantine scenarios in QEMU (issue 6).
 #
 #   scripts/scenarios.sh [--kernel IMAGE] [--base-kernel IMAGE]
-#                        [--debug-kernel IMAGE] [--only LIST]
+#                        [--debug-kernel IMAGE [--base-debug-kernel IMAGE]]
+#                        [--soak-cycles N] [--only LIST]
 #
 # Builds the guest agent (guest/) and the patched QEMU (scripts/qemu-build.sh,
 # or $QEMU), boots the series kernel on -machine virt with an ATS SMMUv3 and
@@ -19,14 +20,18 @@
 KERNEL=$BUILD/images/series/Image
 BASE_KERNEL=$BUILD/images/base/Image
 DEBUG_KERNEL=
+BASE_DEBUG_KERNEL=
+SOAK=200
 ONLY=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) KERNEL=$2; shift 2 ;;
 	--base-kernel) BASE_KERNEL=$2; shift 2 ;;
 	--debug-kernel) DEBUG_KERNEL=$2; shift 2 ;;
+	--base-debug-kernel) BASE_DEBUG_KERNEL=$2; shift 2 ;;
+	--soak-cycles) SOAK=$2; shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
-	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -41,11 +46,16 @@ fi
 LOGDIR=$BUILD/logs/scenarios
 GUEST=$BUILD/scenarios/guest
 mkdir -p "$LOGDIR" "$GUEST"
-make -s -C "$TOP/guest" O="$GUEST" >&2 || die "building the guest agent failed"
+make -s -C "$TOP/guest" O="$GUEST" KSRC="$KSRC" >&2 || die "building the guest agent failed"
 
 args=(--qemu "$QEMU" --initrd "$GUEST/initramfs.cpio" --kernel "$KERNEL"
 	--logs "$LOGDIR" --only "$ONLY")
 [ -n "$BASE_KERNEL" ] && [ -f "$BASE_KERNEL" ] && args+=(--base-kernel "$BASE_KERNEL")
-[ -n "$DEBUG_KERNEL" ] && args+=(--debug-kernel "$DEBUG_KERNEL")
+# A debug kernel that failed to build is reported by the build stage; the
+# scenarios that need it are then skipped, not failed twice.
+[ -n "$DEBUG_KERNEL" ] && [ -f "$DEBUG_KERNEL" ] && args+=(--debug-kernel "$DEBUG_KERNEL")
+[ -n "$BASE_DEBUG_KERNEL" ] && [ -f "$BASE_DEBUG_KERNEL" ] &&
+	args+=(--base-debug-kernel "$BASE_DEBUG_KERNEL")
+args+=(--soak-cycles "$SOAK")
 info "kernel $KERNEL" >&2
 exec python3 "$TOP/scripts/scenarios.py" "${args[@]}"
