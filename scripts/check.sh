@@ -333,7 +333,7 @@ if QEMU=$("$TOP/scripts/qemu-build.sh" 2>"$LOGS/qemu-build.log"); then
 				--debug-kernel "$BUILD/images/series-debug/Image" \
 				--base-debug-kernel "$BUILD/images/base-debug/Image" \
 				>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log" || true
-			grep '^ *# ' "$LOGS/scenarios.ktap" | sed 's/^ */  /' | head -n 40 || true
+			grep '^# ' "$LOGS/scenarios.ktap" | sed 's/^/  /' | head -n 40 || true
 			parse_ktap "$CHECK" scenarios "$LOGS/scenarios.ktap"
 		else
 			result FAIL "scenarios: no series kernel image (arm64 build failed)"

@@ -45,7 +45,7 @@ SCENARIOS = [
     (5, "failed_reset", "main"),  # waits 60 s for a function that is gone
     (8, "batch", "main"),
     (7, "unbind_flr_rebind", "main"),
-    (4, "aer", "aer"),           # leaves A without a driver: own boot
+    (4, "aer", "aer"),           # own boot: after a fatal error
     (0, "flrbench", "main"),     # benchmark: also run on the base kernel
     (0, "dmabench", "main"),     # benchmark: also run on the base kernel
     (10, "soak", "debug"),       # debug kernel (lockdep, KASAN, kmemleak)
