@@ -88,7 +88,7 @@ QEMU=$(grep "/qemu-system-aarch64$" "$LOGS/demo-qemu.log" | tail -n 1)
 GUEST=$BUILD/scenarios/guest
 step "guest agent (static aarch64 /init)" demo-guest.log make -s -C "$TOP/guest" O="$GUEST"
 
-say "== booting arm64 virt + SMMUv3 (ATS on), the series kernel, 5 virtio-blk disks"
+say "== booting arm64 virt + SMMUv3 (ATS on), the series kernel, 6 virtio-blk disks"
 t=$(date +%s)
 rc=0
 python3 "$TOP/scripts/scenarios.py" --qemu "$QEMU" --initrd "$GUEST/initramfs.cpio" \

@@ -7,7 +7,7 @@
 #
 # Builds the guest agent (guest/) and the patched QEMU (scripts/qemu-build.sh,
 # or $QEMU), boots the series kernel on -machine virt with an ATS SMMUv3 and
-# five virtio-blk disks, and runs the scenarios of guest/scenario-e2e.c,
+# six virtio-blk disks, and runs the scenarios of guest/scenario-e2e.c,
 # driven by scripts/scenarios.py.  --only takes scenario names or numbers
 # (e.g. "1,2,flr").  stdout: one KTAP v1 document; logs in
 # $BUILD/logs/scenarios/ (console logs) and on stderr.  Exit status 0 only
