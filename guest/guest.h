@@ -40,6 +40,7 @@ extern const struct scenario scenario_baseline, scenario_quarantine,
 	scenario_flr, scenario_aer, scenario_failed_reset,
 	scenario_reset_method, scenario_unbind, scenario_batch,
 	scenario_unplug, scenario_soak, scenario_flrbench, scenario_dmabench,
+	scenario_kunit_twice,
 	scenario_demo;
 
 #endif

@@ -32,6 +32,7 @@ static const struct scenario *const scenarios[] = {
 	&scenario_unbind,
 	&scenario_flrbench,
 	&scenario_dmabench,
+	&scenario_kunit_twice,
 	&scenario_soak,
 	&scenario_unplug,
 	&scenario_demo,

@@ -48,13 +48,11 @@ SCENARIOS = [
     (4, "aer", "aer"),           # own boot: after a fatal error
     (0, "flrbench", "main"),     # benchmark: also run on the base kernel
     (0, "dmabench", "main"),     # benchmark: also run on the base kernel
+    (0, "kunit_twice", "debug"),  # KUnit suites twice, then kmemleak
     (10, "soak", "debug"),       # debug kernel (lockdep, KASAN, kmemleak)
     (9, "unplug", "debug"),      # removes A: last; also on the base kernel
     (0, "demo", "main"),    # make demo: only with --only demo
 ]
-
-# Scenarios reported as SKIP unless named in --only, with the reason
-SKIP = {}
 
 SPLAT = re.compile(
     r"WARNING:|BUG:|Oops|Kernel panic|Unable to handle kernel|"
@@ -390,8 +388,6 @@ def main():
 
     doc = Doc()
     t0 = time.monotonic()
-    skipped = [s for s in sel if s[1] in SKIP and not only]
-    sel = [s for s in sel if s not in skipped]
     main_entries = [s for s in sel if s[2] == "main"]
     if main_entries:
         run_boot(opts, doc, "series", opts.kernel, main_entries,
@@ -416,7 +412,8 @@ def main():
         if any(s[1] == "unplug" for s in debug) and opts.base_debug_kernel:
             # Its splats are what this run learns, not a failure
             lines = run_boot(opts, doc, "base-debug", opts.base_debug_kernel,
-                             [(9, "unplug", "debug")], append=opts.append,
+                             [(9, "unplug", "debug")],
+                             append=opts.append + " kunit.autorun=0",
                              timeout=opts.debug_timeout,
                              allow={"unplug": lambda lines, found: []})
             rename(doc, "unplug", "unplug_base")
@@ -429,10 +426,9 @@ def main():
                                  or "none"))
             allow = {"unplug": known}
         run_boot(opts, doc, "debug", opts.debug_kernel, debug, allow=allow,
-                 append=opts.append + " guest.soak_cycles=%d" % opts.soak_cycles,
+                 append=opts.append + " kunit.autorun=0 guest.soak_cycles=%d"
+                 % opts.soak_cycles,
                  timeout=opts.debug_timeout)
-    for s in skipped:
-        doc.skip(s[1], SKIP[s[1]])
     doc.diags.append("total %.1f s" % (time.monotonic() - t0))
     sys.exit(0 if doc.emit() else 1)
 
