@@ -5,20 +5,74 @@
 #                                     $SERIES_BRANCH (default 'series')
 #   scripts/series.sh export [DIR]    commits base..HEAD of $KSRC -> patches/ (or DIR)
 #   scripts/series.sh status          what the tree has that patches/ lacks, and back
+#   scripts/series.sh list            the patch files, in order, one path a line
 #
 # apply refuses to run on a tree with uncommitted changes or with commits on
 # top of the base that are not in patches/ (export them first, or FORCE=1).
 # Commits are made with committer date = author date and the project
 # identity, so the same patches give the same commit ids everywhere.
 # A patch that does not apply leaves the tree as it was and is named.
+#
+# A series file lists patch files relative to its own directory, one a line
+# ('#' starts a comment).  A variant for another base (patches-7.2/) does not
+# copy the series: it lists only its own patches and takes the rest with
+#
+#   include ../patches/series          every patch of that series, in order
+#   replace NAME FILE                  (before the include) use FILE instead
+#                                      of the included patch NAME
+#
+# the way a quilt or debian/patches stack reuses upstream patches.  A
+# replace that matches nothing is an error, so a renamed main patch is
+# noticed.  Such a variant is written by hand, not exported.
 . "$(dirname "$0")/lib.sh"
 
 PATCHES=$(realpath -m "${PATCHES:-$TOP/patches}")
 COVER=0000-cover-letter.patch
 
-series_files() {
+# The patch files of $PATCHES/series, one absolute path a line, with
+# include/replace lines expanded (see above).
+series_paths() {
 	[ -f "$PATCHES/series" ] || die "$PATCHES/series is missing"
-	sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$PATCHES/series" | grep -v '^$' || true
+	python3 - "$PATCHES/series" <<'PY'
+import os, sys
+
+def expand(path, seen):
+    path = os.path.realpath(path)
+    if path in seen:
+        sys.exit("error: %s includes itself" % path)
+    here = os.path.dirname(path)
+    out, repl = [], {}
+    try:
+        lines = open(path).read().splitlines()
+    except OSError as e:
+        sys.exit("error: %s" % e)
+    for n, line in enumerate(lines, 1):
+        words = line.split("#", 1)[0].split()
+        where = "%s:%d" % (path, n)
+        if not words:
+            continue
+        if words[0] == "include" and len(words) == 2:
+            for p in expand(os.path.join(here, words[1]), seen | {path}):
+                out.append(repl.pop(os.path.basename(p), p))
+        elif words[0] == "replace" and len(words) == 3:
+            repl[words[1]] = os.path.join(here, words[2])
+        elif len(words) == 1:
+            out.append(os.path.join(here, words[0]))
+        else:
+            sys.exit("error: %s: cannot read '%s'" % (where, line.strip()))
+    if repl:
+        sys.exit("error: %s: replace names no included patch: %s"
+                 % (path, ", ".join(sorted(repl))))
+    return out
+
+for p in expand(sys.argv[1], frozenset()):
+    print(os.path.normpath(p))
+PY
+}
+
+# Whether $PATCHES/series reuses another series (a hand-written variant).
+series_is_variant() {
+	grep -qE '^[[:space:]]*(include|replace)[[:space:]]' "$PATCHES/series"
 }
 
 # Stable patch ids of a list of patch files / of the commits base..REV.
@@ -59,15 +113,17 @@ cmd_apply() {
 	if [ -n "$wt" ] && [ "$(cd "$wt" && pwd -P)" != "$(cd "$t" && pwd -P)" ]; then
 		die "branch '$branch' is checked out in $wt; use SERIES_BRANCH=<name> for $t"
 	fi
-	mapfile -t files < <(series_files)
+	mapfile -t files < <(series_paths || echo "!")
+	[ ${#files[@]} -eq 0 ] || [ "${files[${#files[@]} - 1]}" != "!" ] ||
+		die "cannot read $PATCHES/series"
 	for f in "${files[@]}"; do
-		[ -f "$PATCHES/$f" ] || die "patches/series names $f, which does not exist"
+		[ -f "$f" ] || die "$PATCHES/series names $f, which does not exist"
 	done
 
 	if [ -z "${FORCE:-}" ] && git -C "$t" merge-base --is-ancestor "$BASE_TAG" HEAD 2>/dev/null; then
 		local mine exported
 		mine=$(patch_ids_tree "$t" HEAD)
-		exported=$(patch_ids_files "${files[@]/#/$PATCHES/}")
+		exported=$(patch_ids_files "${files[@]}")
 		if [ -n "$mine" ] && [ "$mine" != "$exported" ] &&
 			[ -n "$(comm -23 <(echo "$mine") <(echo "$exported"))" ]; then
 			die "kernel tree $t has commits on top of '$BASE_TAG' that patches/ does not have.
@@ -81,18 +137,18 @@ Export them first ('make export') or re-run with FORCE=1 to drop them (they stay
 	git -C "$t" checkout -q --detach "$BASE_TAG"
 	for f in "${files[@]}"; do
 		n=$((n + 1))
-		if ! out=$(git_det -C "$t" am -q --committer-date-is-author-date --no-3way "$PATCHES/$f" 2>&1); then
+		if ! out=$(git_det -C "$t" am -q --committer-date-is-author-date --no-3way "$f" 2>&1); then
 			git -C "$t" am --abort >/dev/null 2>&1 || true
 			git -C "$t" checkout -q "$orig"
 			echo "$out" | sed 's/^/  git am: /' >&2
 			local hunk
 			hunk=$(echo "$out" | grep -m1 'patch failed:' | sed 's/.*patch failed: //')
-			die "patch $n ($f) does not apply on $(git -C "$t" config iommu-reset.version || echo base)${hunk:+: first failing hunk at $hunk}; rebase needed. The tree was left as it was."
+			die "patch $n ($(basename "$f")) does not apply on $(git -C "$t" config iommu-reset.version || echo base)${hunk:+: first failing hunk at $hunk}; rebase needed. The tree was left as it was."
 		fi
 	done
 	git -C "$t" branch -f "$branch" HEAD
 	git -C "$t" checkout -q "$branch"
-	info "applied ${#files[@]} patches on $BASE_TAG: $t is at $(git -C "$t" rev-parse --short HEAD) (branch series)"
+	info "applied ${#files[@]} patches on $BASE_TAG: $t is at $(git -C "$t" rev-parse --short HEAD) (branch $branch)"
 }
 
 # fill_cover GENERATED OLD: put the subject and blurb of the kept cover
@@ -132,6 +188,11 @@ cmd_export() {
 	local dest=${1:-$PATCHES} t=$KSRC tmp count date
 	require_tree "$t"
 	require_clean "$t"
+	if [ "$dest" = "$PATCHES" ] && [ -f "$PATCHES/series" ] && series_is_variant; then
+		die "$PATCHES/series reuses another series (include/replace): it is written by hand.
+Export the main series from a $BASE_TAG tree of the main base; write a variant's own
+patch with 'git format-patch -1 --zero-commit --no-signature <commit>' into $PATCHES/."
+	fi
 	git -C "$t" merge-base --is-ancestor "$BASE_TAG" HEAD ||
 		die "HEAD of $t is not on top of '$BASE_TAG'"
 	[ -f "$PATCHES/$COVER" ] || die "$PATCHES/$COVER is missing (the cover letter is kept, not generated)"
@@ -174,12 +235,14 @@ cmd_export() {
 }
 
 cmd_status() {
-	local t=$KSRC files=()
+	local t=$KSRC files=() f
 	require_tree "$t"
-	mapfile -t files < <(series_files)
+	mapfile -t files < <(series_paths || echo "!")
+	[ ${#files[@]} -eq 0 ] || [ "${files[${#files[@]} - 1]}" != "!" ] ||
+		die "cannot read $PATCHES/series"
 	local mine exported
 	mine=$(patch_ids_tree "$t" HEAD)
-	exported=$(patch_ids_files "${files[@]/#/$PATCHES/}")
+	exported=$(patch_ids_files "${files[@]}")
 	if [ "$mine" = "$exported" ]; then
 		info "tree and $(basename "$PATCHES")/ hold the same ${#files[@]} patches"
 	else
@@ -189,8 +252,9 @@ cmd_status() {
 }
 
 case "${1:-}" in
+list) series_paths ;;
 apply) shift; cmd_apply "$@" ;;
 export) shift; cmd_export "$@" ;;
 status) shift; cmd_status "$@" ;;
-*) die "usage: series.sh apply [TREE] | export [DIR] | status" ;;
+*) die "usage: series.sh apply [TREE] | export [DIR] | status | list" ;;
 esac
