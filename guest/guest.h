@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The guest agent: runs as /init, executes test scenarios and reports them
- * as KTAP on the console.  A scenario is one KTAP subtest; add new ones to
- * the table in init.c.
+ * as KTAP (on guest.tty, default the console).  A scenario is one KTAP
+ * subtest, one file scenario-<name>.c defining a struct scenario
+ * scenario_<name>, and one line in the table of init.c.
  */
 #ifndef GUEST_GUEST_H
 #define GUEST_GUEST_H
@@ -31,16 +32,5 @@ struct scenario {
 /* Value of "guest.<key>=" on the kernel command line, or def */
 const char *guest_param(struct guest *g, const char *key, const char *def,
 			char *buf, size_t size);
-
-/* GERROR irq to CPU 0, the caller (and its children) to the last CPU */
-void guest_route_gerror_irq(struct guest *g);
-
-extern const struct scenario scenario_ats;
-extern const struct scenario scenario_baseline, scenario_quarantine,
-	scenario_flr, scenario_aer, scenario_failed_reset,
-	scenario_reset_method, scenario_unbind, scenario_batch,
-	scenario_unplug, scenario_soak, scenario_flrbench, scenario_dmabench,
-	scenario_kunit_twice,
-	scenario_demo;
 
 #endif

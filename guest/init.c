@@ -19,31 +19,34 @@
 #include "host.h"
 #include "util.h"
 
-static const struct scenario *const scenarios[] = {
-	&scenario_ats,
-	/* End-to-end quarantine scenarios (scenario-e2e.c), in this order */
-	&scenario_baseline,
-	&scenario_quarantine,
-	&scenario_flr,
-	&scenario_reset_method,
-	&scenario_failed_reset,
-	&scenario_batch,
-	&scenario_aer,
-	&scenario_unbind,
-	&scenario_flrbench,
-	&scenario_dmabench,
-	&scenario_kunit_twice,
-	&scenario_soak,
-	&scenario_unplug,
-	&scenario_demo,
-};
+/*
+ * Every scenario, in the order they run when several are selected: one
+ * line each, the name of its struct scenario without "scenario_" (defined
+ * in scenario-<name>.c).
+ */
+#define SCENARIOS(X)							\
+	X(ats)								\
+	X(baseline)							\
+	X(quarantine)							\
+	X(flr)								\
+	X(reset_method)							\
+	X(failed_reset)							\
+	X(batch)							\
+	X(aer)								\
+	X(unbind)							\
+	X(flrbench)							\
+	X(dmabench)							\
+	X(kunit_twice)							\
+	X(soak)								\
+	X(unplug)							\
+	X(demo)
+
+#define DECLARE(n) extern const struct scenario scenario_##n;
+#define ENTRY(n) &scenario_##n,
+SCENARIOS(DECLARE)
+static const struct scenario *const scenarios[] = { SCENARIOS(ENTRY) };
 
 static struct guest guest;
-
-static void kmsg_echo(void *ctx, int level, const char *msg)
-{
-	ktap_diag(ctx, "kmsg<%d>: %s", level, msg);
-}
 
 static void mount_fs(const char *src, const char *dir, const char *type)
 {
@@ -53,20 +56,32 @@ static void mount_fs(const char *src, const char *dir, const char *type)
 			strerror(errno));
 }
 
-static void setup_console(void)
+/*
+ * KTAP and the host's requests go over @tty (guest.tty=, e.g. ttyAMA1, a
+ * serial port of their own) or, without one, the console.  On a port of
+ * their own they never mix with kernel messages, which the host reads
+ * whole from the console.
+ */
+static bool setup_console(const char *tty)
 {
+	char path[64];
 	int fd;
 
-	if (fcntl(STDOUT_FILENO, F_GETFD) >= 0)
-		return;
-	fd = open("/dev/console", O_RDWR);
+	snprintf(path, sizeof(path), "/dev/%s", tty ? tty : "console");
+	fd = open(path, O_RDWR | O_NOCTTY);
+	if (fd < 0 && tty) {
+		fprintf(stderr, "init: %s: %s, using the console\n", path,
+			strerror(errno));
+		return setup_console(NULL);
+	}
 	if (fd < 0)
-		return;
+		return false;
 	dup2(fd, STDIN_FILENO);
 	dup2(fd, STDOUT_FILENO);
 	dup2(fd, STDERR_FILENO);
 	if (fd > STDERR_FILENO)
 		close(fd);
+	return tty != NULL;
 }
 
 const char *guest_param(struct guest *g, const char *key, const char *def,
@@ -123,33 +138,31 @@ int main(void)
 {
 	struct guest *g = &guest;
 	const struct scenario *run[ARRAY_SIZE(scenarios)];
-	char list[256];
+	char list[256], tty[32];
 	int nrun = 0, splat_check;
+	bool own_port;
 
 	mount_fs("devtmpfs", "/dev", "devtmpfs");
-	setup_console();
 	mount_fs("proc", "/proc", "proc");
 	mount_fs("sysfs", "/sys", "sysfs");
 	mount_fs("debugfs", "/sys/kernel/debug", "debugfs");
+	if (read_file("/proc/cmdline", g->cmdline, sizeof(g->cmdline)) < 0)
+		g->cmdline[0] = '\0';
+	own_port = setup_console(guest_param(g, "tty", NULL, tty, sizeof(tty)));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	if (kmsg_open(&g->kmsg))
 		fprintf(stderr, "init: /dev/kmsg: %s\n", strerror(errno));
-	if (read_file("/proc/cmdline", g->cmdline, sizeof(g->cmdline)) < 0)
-		g->cmdline[0] = '\0';
 
 	/*
-	 * From here on the console carries KTAP and host requests only:
-	 * kernel messages printed in the middle of a line would corrupt them.
-	 * The agent echoes those up to guest.kmsg_level (default 4, warning)
-	 * as KTAP diagnostics, as it reads them from /dev/kmsg.
+	 * Sharing the console with the kernel, KTAP and host requests would be
+	 * corrupted by kernel messages printed in the middle of a line: keep
+	 * the console quiet then (guest.console_level, default 1).
 	 */
-	write_file("/proc/sys/kernel/printk",
-		   guest_param(g, "console_level", "1", list, sizeof(list)));
-	g->kmsg.echo = kmsg_echo;
-	g->kmsg.echo_ctx = &g->ktap;
-	g->kmsg.echo_level = atoi(guest_param(g, "kmsg_level", "4", list,
-					      sizeof(list)));
+	if (!own_port)
+		write_file("/proc/sys/kernel/printk",
+			   guest_param(g, "console_level", "1", list,
+				       sizeof(list)));
 	if (host_init())
 		fprintf(stderr, "init: console setup failed\n");
 
@@ -163,14 +176,21 @@ int main(void)
 		g->npci = 0;
 	wait_for_disks(g, 10000);
 
-	/* guest.splat_check=0: the host checks the log (scripts/scenarios.py) */
+	/* guest.splat_check=0: the host checks the kernel log */
 	splat_check = atoi(guest_param(g, "splat_check", "1", list,
 				       sizeof(list)));
 	ktap_start(&g->ktap, nrun + !!splat_check);
 	for (int i = 0; i < nrun; i++) {
+		/*
+		 * The kernel log shows where each scenario starts and ends,
+		 * so that the host can tell which one a kernel report
+		 * belongs to.
+		 */
+		kmsg_note("scenario %s begin", run[i]->name);
 		ktap_suite_begin(&g->ktap, run[i]->name, run[i]->plan);
 		run[i]->run(g);
 		ktap_suite_end(&g->ktap, run[i]->name);
+		kmsg_note("scenario %s end", run[i]->name);
 	}
 
 	/* Whatever the scenarios did, the kernel must not have splatted */

@@ -13,10 +13,6 @@ struct kmsg {
 	int fd;
 	unsigned int splats;		/* WARNING:, BUG:, Oops, ... */
 	char last_splat[256];
-	/* Called for each record of level <= echo_level, if set */
-	void (*echo)(void *ctx, int level, const char *msg);
-	void *echo_ctx;
-	int echo_level;
 };
 
 int kmsg_open(struct kmsg *km);
@@ -27,5 +23,10 @@ void kmsg_close(struct kmsg *km);
  * @needle may be NULL to just drain the log.
  */
 bool kmsg_wait_for(struct kmsg *km, const char *needle, int timeout_ms);
+/*
+ * Writes "guest: <message>" into the kernel log (notice level): marks in
+ * the kernel's own time line what the agent did and when.
+ */
+void kmsg_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -7,7 +7,6 @@
  * the device.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,9 +21,15 @@
 /*
  * While an ATC invalidation timeout is pending, every CMD_SYNC may spin
  * for the driver's poll timeout (1 s) until the GERROR interrupt is
- * handled, so keep the I/O short then: one write and one read.
+ * handled, so keep the I/O short then: one write and one read.  The base
+ * kernel notices the error only in that interrupt handler, and the CPU
+ * spinning with interrupts off may be the one it targets: then the
+ * report takes tens of seconds.  That is the base kernel's detection
+ * latency, printed as a benchmark figure; the bound below only has to
+ * be generous enough for it.
  */
 #define IO_BYTES_INJECT		IO_CHUNK
+#define REPORT_WAIT_MS		120000
 
 /* ATS-capable devices that the IOMMU driver attached (bound, in a group) */
 static int ats_devices(struct guest *g, struct pci_dev **out, int max)
@@ -78,44 +83,6 @@ static bool io_test(struct guest *g, const struct blk_disk *d,
 	return !ret;
 }
 
-/*
- * The driver polls for CMD_SYNC completion with interrupts disabled, and
- * the CMDQ error is only handled by the GERROR interrupt.  If the CPU
- * that takes that interrupt is the one doing the unmaps (virtio-blk
- * completes, and unmaps, in its interrupt handler), every further
- * CMD_SYNC spins for the 1 s poll timeout until the CPU gets out of the
- * loop, which takes tens of seconds.  To keep the test short and
- * deterministic, do the I/O on the last CPU (virtio-blk completes on the
- * submitting CPU's queue) and send the GERROR interrupt to CPU 0.
- */
-void guest_route_gerror_irq(struct guest *g)
-{
-	char line[512], path[64];
-	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t set;
-	FILE *f;
-	int irq = -1;
-
-	if (ncpus < 2)
-		return;
-	f = fopen("/proc/interrupts", "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "gerror") && sscanf(line, " %d:", &irq) == 1)
-			break;
-	if (f)
-		fclose(f);
-	if (irq < 0)
-		return;
-	snprintf(path, sizeof(path), "/proc/irq/%d/smp_affinity_list", irq);
-	if (write_file(path, "0"))
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(ncpus - 1, &set);
-	if (!sched_setaffinity(0, sizeof(set), &set))
-		ktap_diag(&g->ktap, "GERROR irq %d on CPU 0, I/O on CPU %ld",
-			  irq, ncpus - 1);
-}
-
 /* Waits for @n more kernel messages containing @needle; returns how many */
 static int kmsg_count(struct guest *g, const char *needle, int n,
 		      int timeout_ms)
@@ -143,6 +110,7 @@ static void inject_round(struct guest *g, const struct pci_dev *target,
 {
 	struct ktap *k = &g->ktap;
 	char reply[256], name[64];
+	long long t0, t_io, t_seen;
 	int ret, seen;
 
 	ret = -ENODEV;
@@ -160,12 +128,17 @@ static void inject_round(struct guest *g, const struct pci_dev *target,
 		    ret ? strerror(-ret) : reply);
 
 	/* The next unmap's CMD_SYNC fails; the I/O must still complete */
+	t0 = now_ms();
 	snprintf(name, sizeof(name), "blk_io_with_%dx_atc_timeout", count);
 	ktap_result(k, disk && io_test(g, disk, seed, IO_BYTES_INJECT), name,
 		    NULL);
+	t_io = now_ms() - t0;
 
 	/* Each failed CMD_SYNC is reported once, then retried */
-	seen = kmsg_count(g, ATC_TIMEOUT_MSG, count, 20000);
+	seen = kmsg_count(g, ATC_TIMEOUT_MSG, count, REPORT_WAIT_MS);
+	t_seen = now_ms() - t0;
+	ktap_diag(k, "bench: %dx ATC timeout: %d report(s) %lld ms after the I/O started, the 64 KiB I/O took %lld ms",
+		  count, seen, t_seen, t_io);
 	snprintf(name, sizeof(name), "atc_timeout_reported_%dx", count);
 	ktap_result(k, seen == count, name, "%d message(s)", seen);
 
@@ -185,8 +158,6 @@ static void run_ats(struct guest *g)
 	const struct blk_disk *disk = NULL;
 	const struct pci_dev *target = NULL;
 	int n;
-
-	guest_route_gerror_irq(g);
 
 	/* An ATS-capable function, attached by the IOMMU driver */
 	n = ats_devices(g, devs, PCI_MAX_DEVICES);

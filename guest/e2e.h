@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shared helpers of the end-to-end quarantine scenarios, as an operator
+ * meets the quarantine: an ATC invalidation times out, the SMMUv3 driver
+ * quarantines the device (ATS off in config space, listed in debugfs, one
+ * log line), and a reset lifts the quarantine.  One scenario per file
+ * (scenario-<name>.c), listed in init.c.
+ *
+ * The machine (scripts/scenarios.py, MACHINES) has virtio-blk disks told
+ * apart by their serial numbers:
+ *
+ *	ats-a		device A, ATS, its own root port
+ *	ats-b		device B, ATS, its own root port
+ *	mf-0..mf-2	three ATS functions of one slot (one IOMMU group, so
+ *			one invalidation batch covers all three)
+ *	noats		no ATS
+ *
+ * Every scenario leaves the machine as it found it: nothing quarantined,
+ * nothing armed.  Waits are polls for a state with a deadline.
+ */
+#ifndef GUEST_E2E_H
+#define GUEST_E2E_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "guest.h"
+#include "util.h"
+
+#define QUARANTINE_MSG	"ATC invalidation timed out"
+#define LIFTED_MSG	"ATS quarantine lifted"
+#define QUARANTINE_GLOB	"/sys/kernel/debug/iommu/arm-smmu-v3/*/ats_quarantine"
+#define IO_BYTES	(1L << 20)
+#define IO_CHUNK	(64L << 10)
+#define POLL_MS		5000
+
+enum { DEV_A, DEV_B, DEV_C0, DEV_C1, DEV_C2, DEV_N, NR_DEVS };
+
+struct dev {
+	const char *serial;
+	struct pci_dev *pci;
+	const struct blk_disk *disk;
+};
+
+extern struct dev devs[NR_DEVS];
+
+/* ---- devices ---- */
+
+/* Finds the disks by serial number (again, after a rebind) */
+void find_devs(struct guest *g);
+/* BDF of device i, "none" if it is missing */
+const char *bdf(int i);
+/* Device i has its PCI function and its disk */
+bool have(struct guest *g, int i);
+bool ats_on(int i);
+void msleep(int ms);
+/* Polls until ATS of device i is @want; returns ms waited or -1 */
+long long wait_ats(int i, bool want, int timeout_ms);
+/* The state debugfs shows for a device ("ats-disabled", "blocked") or "";
+ * NULL if the kernel has no quarantine state in debugfs (base kernel) */
+const char *quarantine_state(const char *dev_bdf, char *buf, size_t size);
+bool quarantined(int i);
+long long wait_quarantine(int i, bool want, int timeout_ms);
+/* Writes and reads back @bytes with a checksum on device i's disk */
+bool io(struct guest *g, int i, unsigned int seed, long bytes);
+/* Re-reads PCI devices and disks until i's disk is back; true if it is */
+bool wait_disk_back(struct guest *g, int i, int timeout_ms);
+
+/* ---- kernel log ---- */
+
+/*
+ * A private /dev/kmsg reader that only sees what is logged after it started,
+ * and keeps the messages so that they can be counted several times.
+ */
+struct logwatch {
+	int fd;
+	size_t len;
+	char buf[64 << 10];
+};
+
+extern struct logwatch watch;
+
+void logwatch_start(struct logwatch *w);
+void logwatch_read(struct logwatch *w);
+/* Counts the messages so far containing @a (and @b, if set) */
+int logwatch_count(struct logwatch *w, const char *a, const char *b);
+void logwatch_stop(struct logwatch *w);
+/* Reads what the kernel logged so far (the splat counter of init.c) */
+void drain_kmsg(struct guest *g);
+
+/* ---- host requests ---- */
+
+bool host_ok(struct guest *g, char *reply, size_t size, const char *what,
+	     int ret);
+/*
+ * Arms the host's ATC invalidation timeout for the devices in @mask (bits of
+ * DEV_*), or for every stream ID if @mask is 0, for @count CMD_SYNCs (-1:
+ * until disarmed).  @mode "once": the SMMU gives up on an invalidation that
+ * timed out, so only a new one fails again; "sticky": it stays outstanding
+ * and the repeated CMD_SYNC fails again.
+ */
+bool arm(struct guest *g, unsigned int mask, int count, const char *mode);
+/* Returns the number of timeouts injected so far, or -1 */
+long disarm(struct guest *g);
+/* Has the host make device i stop answering at its next reset, or not */
+bool stuck_after_reset(struct guest *g, int i, bool on);
+
+/* ---- background I/O ---- */
+
+struct bgio {
+	pid_t pid;
+	volatile long *stat;	/* [0] rounds, [1] failures, [2] stop */
+};
+
+void bgio_start(struct bgio *b, int i);
+/* Stops it after at least one more round; true if all rounds passed */
+bool bgio_stop(struct guest *g, struct bgio *b, const char *who);
+
+/* ---- building blocks ---- */
+
+/*
+ * Quarantines device i: arms the timeout until disarmed, makes the device
+ * unmap (I/O), polls debugfs and ATSCtl, disarms.  Emits no results; returns
+ * true if the device ended quarantined with ATS off, and the times.
+ */
+struct quarantine_times {
+	long long to_state;	/* I/O start -> listed in debugfs */
+	long long to_ats_off;	/* I/O start -> ATSCtl.Enable clear */
+	bool io_ok;
+	long injected;
+};
+
+bool do_quarantine(struct guest *g, int i, unsigned int seed,
+		   struct quarantine_times *t);
+/* Function reset through sysfs; returns the write's duration or -errno */
+long long sysfs_reset(int i);
+/* Resets a quarantined device i and checks it recovered; no results */
+bool recover(struct guest *g, int i);
+/*
+ * Writes back the BARs and then the command register of a config header
+ * read before the function lost it (a reset the kernel did not restore).
+ */
+bool restore_header(int i, const unsigned char hdr[64]);
+
+/* ---- kmemleak ---- */
+
+/* Forgets what kmemleak knows so far; false if the kernel has no kmemleak */
+bool kmemleak_clear(void);
+/* One result: no leak since kmemleak_clear() (@enabled: what it returned) */
+void kmemleak_result(struct guest *g, bool enabled);
+
+#endif

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The KUnit suites twice in one boot, from debugfs (the debug boots pass
+ * kunit.autorun=0), then kmemleak: each suite tears down every device,
+ * group and domain it registered.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e.h"
+
+static const char *const kunit_suites[] = {
+	"iommu-pci-reset", "iommu-pci-reset-no-op", "arm-smmu-v3-kunit-test",
+};
+
+/*
+ * Runs the built-in suite through KUnit's debugfs "run" file (the debug
+ * boots pass kunit.autorun=0) and checks the suite's result; the number of
+ * cases that passed goes to @passed.
+ */
+static bool kunit_run_suite(const char *suite, int *passed)
+{
+	static char buf[64 << 10];
+	char path[PATH_MAX], line[160];
+	const char *p;
+
+	*passed = 0;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kunit/%s/run", suite);
+	if (write_file(path, "1"))
+		return false;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kunit/%s/results",
+		 suite);
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return false;
+	for (p = buf; (p = strstr(p, "\n    ok ")); p++)
+		(*passed)++;
+	snprintf(line, sizeof(line), "\nok 1 %s", suite);
+	return strstr(buf, line) && !strstr(buf, "not ok");
+}
+
+static void run_kunit_twice(struct guest *g)
+{
+	struct ktap *k = &g->ktap;
+	bool leakcheck = kmemleak_clear();
+	char name[96];
+	int passed;
+
+	/*
+	 * Each suite registers its own devices, groups and domains and must
+	 * tear all of them down: a second run in the same boot works and
+	 * kmemleak finds nothing afterwards.
+	 */
+	for (size_t i = 0; i < ARRAY_SIZE(kunit_suites); i++) {
+		for (int run = 1; run <= 2; run++) {
+			bool ok = kunit_run_suite(kunit_suites[i], &passed);
+
+			snprintf(name, sizeof(name), "%s_run%d", kunit_suites[i],
+				 run);
+			ktap_result(k, ok && passed > 0, name,
+				    "%d case(s) passed", passed);
+		}
+	}
+	kmemleak_result(g, leakcheck);
+	drain_kmsg(g);
+}
+
+const struct scenario scenario_kunit_twice = {
+	.name = "kunit_twice", .plan = 2 * ARRAY_SIZE(kunit_suites) + 1, .run = run_kunit_twice,
+};
