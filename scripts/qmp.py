@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Host side of the QEMU tests: a small QMP client and a guest driver.
 
-    qmp.py run [--log FILE] [--timeout S] -- QEMU [ARGS...]
+    qmp.py run [--log FILE] [--kernel-log FILE] [--timeout S] -- QEMU [ARGS...]
 
-starts QEMU paused with a QMP socket and the serial console on stdio,
-checks the machine over QMP, resumes it and then follows the console:
-the guest agent (guest/) prints KTAP there, and asks the host for actions
-with "@@HOST <seq> <request>" lines, answered on the console's input with
+starts QEMU paused with a QMP socket and two serial ports: the first is
+the kernel's console, written to --kernel-log; the second, on stdio, is the
+guest agent's own (boot it with guest.tty=ttyAMA1).  It checks the machine
+over QMP, resumes it and then follows the agent's port: the guest agent
+(guest/) prints KTAP there, and asks the host for actions with
+"@@HOST <seq> <request>" lines, answered on the port's input with
 "@@GUEST <seq> <reply>" once done.  Neither side sleeps blindly.
 
 Requests understood:
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -215,6 +218,32 @@ class Host:
         return "ok " + " ".join(out.split())
 
 
+def smmu_properties(qemu, timeout=30.0):
+    """The QOM property names of the arm-smmuv3 of a virt machine with
+    this QEMU binary (started paused, asked over QMP, stopped)."""
+    tmp = tempfile.mkdtemp(prefix="qom-")
+    sock = os.path.join(tmp, "qmp.sock")
+    proc = subprocess.Popen(
+        [qemu, "-machine", "virt,iommu=smmuv3", "-accel", "tcg", "-S",
+         "-nodefaults", "-display", "none",
+         "-qmp", "unix:%s,server=on,wait=off" % sock],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    qmp = None
+    try:
+        qmp = QMP(sock, timeout=timeout, proc=proc)
+        smmus = qmp.find_type("arm-smmuv3")
+        if not smmus:
+            raise QMPError("the virt machine has no arm-smmuv3")
+        return set(p["name"] for p in qmp.cmd("qom-list", path=smmus[0]))
+    finally:
+        if qmp:
+            qmp.close()
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 KTAP_LINE = re.compile(r"^\s*(KTAP version \d+|\d+\.\.\d+|(not )?ok \d+|# )")
 REQUEST = re.compile(r"@@HOST (\d+) (.*)")
 
@@ -280,6 +309,7 @@ def run(opts):
     tmp = tempfile.mkdtemp(prefix="qmp-")
     sock = os.path.join(tmp, "qmp.sock")
     cmd = opts.qemu + ["-S", "-nodefaults", "-display", "none",
+                       "-serial", "file:%s" % (opts.kernel_log or os.devnull),
                        "-serial", "stdio", "-qmp",
                        "unix:%s,server=on,wait=off" % sock]
     log = open(opts.log, "wb") if opts.log else open(os.devnull, "wb")
@@ -337,7 +367,13 @@ def run(opts):
     if timed_out:
         ok, diag = False, "timed out after %d s; %s" % (opts.timeout, diag)
     if not ok:
-        guest += ["# console: " + t for t in tail]
+        guest += ["# agent: " + t for t in tail]
+        try:
+            with open(opts.kernel_log, "rb") as f:
+                klog = f.read().decode("utf-8", "replace").splitlines()
+        except (OSError, TypeError):
+            klog = []
+        guest += ["# kernel log: " + t.rstrip("\r") for t in klog[-30:]]
     guest.append("# " + diag)
     report.add_sub(ok, "guest", guest)
     if opts.need_ats:
@@ -352,7 +388,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run QEMU and drive the guest agent")
-    r.add_argument("--log", help="write the console log here")
+    r.add_argument("--log", help="write the agent's port (KTAP) here")
+    r.add_argument("--kernel-log", help="write the kernel's console here")
     r.add_argument("--timeout", type=int, default=300)
     r.add_argument("--need-ats", action="store_true",
                    help="require ats=on and at least one injected timeout")

@@ -1,57 +1,139 @@
 #!/usr/bin/env python3
-"""End-to-end ATS quarantine scenarios in QEMU (issue 6); host side.
+"""End-to-end ATS quarantine scenarios in QEMU; host side.
 
     scenarios.py --qemu QEMU --initrd CPIO --kernel IMAGE [--base-kernel IMAGE]
                  [--debug-kernel IMAGE [--base-debug-kernel IMAGE]]
-                 [--only LIST] [--logs DIR]
+                 [--only LIST] [--variants LIST] [--logs DIR]
 
-Boots the kernel on -machine virt with an ATS-capable SMMUv3 and these
-virtio-blk disks (all iommu_platform=on, each ATS one with aer=on):
+Everything a boot is made of is data below: MACHINES (devices, root ports,
+functions), VARIANTS (CPUs, SMMUv3 properties) and BOOTS (which kernel,
+machine, variants and guest scenarios, guest/scenario-<name>.c).  A new
+topology or scenario is one entry there.
 
-    ats-a   device A   ats=on, root port rp1
-    ats-b   device B   ats=on, root port rp2
-    mf-0    device C0  ats=on, rp3 function 0 \\ one slot, no ACS between
-    mf-1    device C1  ats=on, rp3 function 1 | them: one IOMMU group,
-    mf-2    device C2  ats=on, rp3 function 2 / one invalidation batch
-    noats   device N   no ATS, root port rp4
+Each boot has two serial ports: the first is the kernel's console, written
+whole to a file (the kernel log); the second carries the guest agent's KTAP
+and its requests to the host (scripts/qmp.py, Host), answered on the same
+port.  Kernel reports are judged on the kernel log alone, whole, and
+attributed to the scenario during which they started (the agent marks each
+scenario's start in the kernel log).
 
-runs the guest agent's scenarios (guest/scenario-e2e.c), answers its host
-requests (scripts/qmp.py), and prints one KTAP v1 document: one result per
-scenario, the guest's checks as its subtests plus one host check, that the
-console log of that scenario holds no kernel splat (WARN, BUG, lockdep,
-KASAN, ...).  Benchmark figures are "# bench:" diagnostics, never asserted.
-Console logs go to --logs.  Exit status 0 only if everything passed.
+Prints one KTAP v1 document: one result per scenario and variant, the
+guest's checks as its subtests plus one host check, that the kernel log of
+that scenario holds no kernel splat (WARN, BUG, lockdep, KASAN, ...).
+Benchmark figures are "# bench:" diagnostics, never asserted.  A variant
+that needs what this QEMU lacks (an SMMUv3 property missing from
+qom-list) is reported as SKIP with the reason, and runs by itself once the
+property is there.  Logs go to --logs.  Exit status 0 only if everything
+passed.
 """
 import argparse
 import fcntl
+import hashlib
+import json
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmp import QMP, QMPError, Host, KTAP_LINE, pump_console_line  # noqa: E402
+from qmp import (QMP, QMPError, Host, KTAP_LINE, pump_console_line,  # noqa: E402
+                 smmu_properties)
 
-# (number in issue 6, name in the guest, which boot runs it)
-SCENARIOS = [
-    (1, "baseline", "main"),
-    (2, "quarantine", "main"),
-    (3, "flr", "main"),
-    (6, "reset_method", "main"),
-    (5, "failed_reset", "main"),  # waits 60 s for a function that is gone
-    (8, "batch", "main"),
-    (7, "unbind_flr_rebind", "main"),
-    (4, "aer", "aer"),           # own boot: after a fatal error
-    (0, "flrbench", "main"),     # benchmark: also run on the base kernel
-    (0, "dmabench", "main"),     # benchmark: also run on the base kernel
-    (0, "kunit_twice", "debug"),  # KUnit suites twice, then kmemleak
-    (10, "soak", "debug"),       # debug kernel (lockdep, KASAN, kmemleak)
-    (9, "unplug", "debug"),      # removes A: last; also on the base kernel
-    (0, "demo", "main"),    # make demo: only with --only demo
+# ---- machines ---------------------------------------------------------------
+#
+# A machine: the board (-machine), device defaults (-global), PCIe ports and
+# switches in creation order (type, id, parent bus, more properties), and
+# virtio-blk disks, all iommu_platform=on, told apart in the guest by their
+# serial numbers: (qdev id suffix, serial, bus, function, ATS).  Functions
+# of one slot ("0.0", "0.1", ...) have no ACS between them: one IOMMU group,
+# one invalidation batch.  ATS disks also have AER.  Another topology (a
+# switch: x3130-upstream and xio3130-downstream ports; a board without
+# iommu=smmuv3) is another entry.
+MACHINES = {
+    "six-disks": {
+        "board": "virt,iommu=smmuv3,gic-version=3",
+        "globals": ["arm-smmuv3.ats=on"],
+        "ports": [
+            ("pcie-root-port", "rp1", "pcie.0", "chassis=1,slot=1,addr=2.0"),
+            ("pcie-root-port", "rp2", "pcie.0", "chassis=2,slot=2,addr=3.0"),
+            ("pcie-root-port", "rp3", "pcie.0", "chassis=3,slot=3,addr=4.0"),
+            ("pcie-root-port", "rp4", "pcie.0", "chassis=4,slot=4,addr=5.0"),
+        ],
+        "disks": [
+            ("A", "ats-a", "rp1", "0", True),
+            ("B", "ats-b", "rp2", "0", True),
+            ("C0", "mf-0", "rp3", "0.0", True),
+            ("C1", "mf-1", "rp3", "0.1", True),
+            ("C2", "mf-2", "rp3", "0.2", True),
+            ("N", "noats", "rp4", "0", False),
+        ],
+    },
+}
+
+# ---- variants ---------------------------------------------------------------
+#
+# CPUs and SMMUv3 (arm-smmuv3) QOM properties.  x-atc-inv-timeout-delay-ms
+# keeps a CMD_SYNC with a timed out ATC invalidation outstanding for that
+# long before the SMMU reports it (longer than the kernel's 1 s poll); with
+# one CPU, the CPU that polls is also the one that takes the SMMU's error
+# interrupt.  The first variant is the default one: its results keep the
+# plain scenario name, the others get "_<variant>" appended.
+VARIANTS = {
+    "smp2": {"smp": 2, "smmu": {}},
+    "smp1": {"smp": 1, "smmu": {}},
+    "smp2_delay1500": {"smp": 2, "smmu": {"x-atc-inv-timeout-delay-ms": 1500}},
+    "smp1_delay1500": {"smp": 1, "smmu": {"x-atc-inv-timeout-delay-ms": 1500}},
+}
+DEFAULT_VARIANT = "smp2"
+
+# ---- boots ------------------------------------------------------------------
+#
+# label: names the logs.  kernel: which --*-kernel image.  scenarios: run in
+# this order in one boot.  variants: one boot per variant.  suffix: appended
+# to result names (the same scenario on another kernel).  timeout: seconds.
+# learn_splats: its kernel reports are what the unpatched kernel prints, and
+# the only ones allowed in the boot whose allow_splats_from names it.
+# demo: only run when selected by name (make demo).  reusable: the boot of
+# an unpatched kernel depends only on its inputs, so the outcome of an
+# earlier boot with the same kernel image, initramfs, QEMU binary, harness
+# and boot description is reused (--no-reuse runs it anyway; a fresh clone
+# has nothing to reuse).
+#
+# Where the variants go (every boot costs minutes of one CPU's time): the
+# scenarios that inject ATC timeouts and check the quarantine run in the
+# default machine and in one CPU with the delayed report (the combination
+# furthest from the default); scenarios that inject nothing (baseline,
+# benchmarks, KUnit, soak, unplug) run once.
+CORE = ["quarantine", "flr", "reset_method", "failed_reset", "batch",
+        "unbind_flr_rebind"]
+BOOTS = [
+    {"label": "series", "kernel": "kernel", "machine": "six-disks",
+     "variants": ["smp2", "smp1_delay1500"],
+     "scenarios": ["baseline"] + CORE + ["flrbench", "dmabench"],
+     "variant_scenarios": CORE},
+    # A fatal error leaves the machine changed: its own boot
+    {"label": "aer", "kernel": "kernel", "machine": "six-disks",
+     "variants": ["smp2", "smp1_delay1500"], "scenarios": ["aer"]},
+    # The benchmarks on the unpatched kernel, for comparison
+    {"label": "base", "kernel": "base_kernel", "machine": "six-disks",
+     "variants": ["smp2"], "scenarios": ["flrbench", "dmabench"],
+     "suffix": "_base", "reusable": True},
+    # Lockdep, KASAN, kmemleak.  The unpatched debug kernel's reports on
+    # the same unplug are learnt first: only those may appear again.
+    {"label": "base-debug", "kernel": "base_debug_kernel",
+     "machine": "six-disks", "variants": ["smp2"], "scenarios": ["unplug"],
+     "suffix": "_base", "learn_splats": True, "debug": True,
+     "reusable": True},
+    {"label": "debug", "kernel": "debug_kernel", "machine": "six-disks",
+     "variants": ["smp2"], "scenarios": ["kunit_twice", "soak", "unplug"],
+     "allow_splats_from": "base-debug", "debug": True},
+    {"label": "demo", "kernel": "kernel", "machine": "six-disks",
+     "variants": ["smp2"], "scenarios": ["demo"], "demo": True},
 ]
 
 SPLAT = re.compile(
@@ -62,25 +144,26 @@ SPLAT = re.compile(
     r"suspected memory leak|hung_task|soft lockup|hard LOCKUP")
 
 TOP_RESULT = re.compile(r"^(not )?ok (\d+) (\S+)")
+MARK = re.compile(r"guest: scenario (\S+) (begin|end)$")
 
 
-def machine(opts, kernel, initrd, scenarios, workdir, extra_append=""):
-    disks = [("A", "ats-a", "rp1", "0", True), ("B", "ats-b", "rp2", "0", True),
-             ("C0", "mf-0", "rp3", "0.0", True),
-             ("C1", "mf-1", "rp3", "0.1", True),
-             ("C2", "mf-2", "rp3", "0.2", True),
-             ("N", "noats", "rp4", "0", False)]
-    args = [opts.qemu, "-machine", "virt,iommu=smmuv3,gic-version=3",
-            "-accel", "tcg", "-cpu", "cortex-a57", "-smp", "2", "-m", "512M",
-            "-no-reboot", "-global", "arm-smmuv3.ats=on",
-            "-kernel", kernel, "-initrd", initrd,
-            "-append", "console=ttyAMA0 panic=-1 iommu.strict=1 "
-            "guest.splat_check=0 guest.scenarios=%s %s"
-            % (",".join(scenarios), extra_append)]
-    for n in range(1, 5):
-        args += ["-device", "pcie-root-port,id=rp%d,bus=pcie.0,chassis=%d,"
-                 "slot=%d,addr=%d.0" % (n, n, n, n + 1)]
-    for name, serial, bus, addr, ats in disks:
+def qemu_args(opts, kernel, machine, variant, scenarios, workdir, append):
+    m, v = MACHINES[machine], VARIANTS[variant]
+    args = [opts.qemu, "-machine", m["board"], "-accel", "tcg",
+            "-cpu", "cortex-a57", "-smp", str(v["smp"]), "-m", "512M",
+            "-no-reboot"]
+    for g in m["globals"]:
+        args += ["-global", g]
+    for prop, value in sorted(v["smmu"].items()):
+        args += ["-global", "arm-smmuv3.%s=%s" % (prop, value)]
+    args += ["-kernel", kernel, "-initrd", opts.initrd,
+             "-append", "console=ttyAMA0 panic=-1 iommu.strict=1 "
+             "guest.tty=ttyAMA1 guest.splat_check=0 guest.scenarios=%s %s"
+             % (",".join(scenarios), append)]
+    for kind, qid, bus, more in m["ports"]:
+        args += ["-device", "%s,id=%s,bus=%s%s"
+                 % (kind, qid, bus, "," + more if more else "")]
+    for name, serial, bus, addr, ats in m["disks"]:
         img = os.path.join(workdir, "disk-%s.raw" % serial)
         with open(img, "wb") as f:
             f.truncate(16 << 20)
@@ -96,15 +179,17 @@ def machine(opts, kernel, initrd, scenarios, workdir, extra_append=""):
     return args
 
 
-def boot(args, log_path, timeout):
-    """Runs QEMU with the guest agent; returns (console lines, rc, diag)."""
+def boot(args, ktap_path, klog_path, timeout):
+    """Runs QEMU with the guest agent; returns (KTAP lines, kernel log
+    lines, rc, diag)."""
     tmp = tempfile.mkdtemp(prefix="scen-")
     sock = os.path.join(tmp, "qmp.sock")
-    cmd = args + ["-S", "-nodefaults", "-display", "none", "-serial", "stdio",
+    cmd = args + ["-S", "-nodefaults", "-display", "none",
+                  "-serial", "file:%s" % klog_path, "-serial", "stdio",
                   "-qmp", "unix:%s,server=on,wait=off" % sock]
     lines = []
     diag = ""
-    with open(log_path, "wb") as log:
+    with open(ktap_path, "wb") as log:
         log.write(("# " + " ".join(cmd) + "\n").encode())
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE,
@@ -154,9 +239,61 @@ def boot(args, log_path, timeout):
                 k.cancel()
             if qmp:
                 qmp.close()
+            shutil.rmtree(tmp, ignore_errors=True)
         if timed_out:
             diag = "timed out after %d s" % timeout
-    return lines, proc.returncode, diag
+    try:
+        with open(klog_path, "rb") as f:
+            klog = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        klog = []
+    return lines, [k.rstrip("\r") for k in klog], proc.returncode, diag
+
+
+def boot_key(opts, b, variant, kernel, names, append):
+    """What the outcome of a boot depends on, hashed."""
+    h = hashlib.sha256()
+    for path in (kernel, opts.initrd, opts.qemu, os.path.abspath(__file__),
+                 os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "qmp.py")):
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    h.update(json.dumps([sorted(b.items()), variant, names, append,
+                         MACHINES[b["machine"]], VARIANTS[variant]],
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()[:24]
+
+
+def reusing_boot(opts, key, args, ktap_path, klog_path, timeout):
+    """boot(), or the stored outcome of a boot with the same key."""
+    store = os.path.join(opts.logs, "reuse", "%s.json" % key)
+    if key:
+        try:
+            with open(store) as f:
+                r = json.load(f)
+            with open(ktap_path, "w") as f:
+                f.write(r["ktap"])
+            with open(klog_path, "w") as f:
+                f.write("\n".join(r["klog"]) + "\n")
+            return (r["lines"], r["klog"], r["rc"],
+                    "; ".join(x for x in (r["diag"], "reused the outcome of "
+                                          "an identical boot of %s"
+                                          % r["when"]) if x))
+        except (OSError, ValueError, KeyError):
+            pass
+    lines, klog, rc, diag = boot(args, ktap_path, klog_path, timeout)
+    # Only a clean outcome is kept: a failure is never replayed
+    if (key and not diag and rc == 0 and
+            not any(line.startswith("not ok ") for line in lines)):
+        os.makedirs(os.path.dirname(store), exist_ok=True)
+        with open(ktap_path, errors="replace") as f:
+            ktap = f.read()
+        with open(store + ".tmp", "w") as f:
+            json.dump({"lines": lines, "klog": klog, "rc": rc, "diag": diag,
+                       "ktap": ktap, "when": time.strftime("%F %T")}, f)
+        os.replace(store + ".tmp", store)
+    return lines, klog, rc, diag
 
 
 def split_guest(lines):
@@ -178,21 +315,25 @@ def split_guest(lines):
             block = []
         else:
             block.append(line)
-    return out, (pre or []) + ([] if pre is None else []), block
+    return out, pre or [], block
 
+
+# ---- kernel reports -----------------------------------------------------------
 
 LOCK_NAME = re.compile(r"\(([^()\s]+)\)\{")
-REPORT_END = re.compile(r"---\[ end trace|^\s*#?\s*(ok|not ok) \d+ ")
-
+REPORT_END = re.compile(r"---\[ end trace")
+REPORT_LINES = 200
 
 # The one known splat of the base kernel that may be allowed, by name
 ALLOWED_IN = "pciehp_unconfigure_device"
 
 
 def splat_report(lines, i):
-    """The lines of the report that starts at lines[i]."""
+    """The lines of the report that starts at lines[i]: up to its end
+    marker or the next report.  Lines other CPUs printed meanwhile (the
+    agent's scenario marks among them) stay in; they name no lock."""
     out = []
-    for line in lines[i + 1:i + 200]:
+    for line in lines[i + 1:i + REPORT_LINES]:
         if REPORT_END.search(line) or SPLAT.search(line):
             break
         out.append(line)
@@ -235,46 +376,62 @@ def known_splats(base_lines):
     return allow
 
 
-def splats(lines, allow=None):
-    """Splat lines, minus the reports allow() lets pass."""
-    found = [i for i, l in enumerate(lines) if SPLAT.search(l)]
+def splats_by_scenario(klog, names, allow=None):
+    """{scenario: [splat lines]} of the kernel log: every splat line that
+    allow() does not let pass, under the scenario whose begin mark comes
+    last before it (lines before the first mark count for the first
+    scenario).  The whole log is judged at once, so that a report is read
+    whole even when a mark was printed in its middle."""
+    found = [i for i, l in enumerate(klog) if SPLAT.search(l)]
     if allow:
-        found = allow(lines, found)
-    return [lines[i] for i in found]
+        found = allow(klog, found)
+    owner, cur = {}, names[0] if names else None
+    for i, line in enumerate(klog):
+        m = MARK.search(line)
+        if m and m.group(2) == "begin" and m.group(1) in names:
+            cur = m.group(1)
+        owner[i] = cur
+    out = {n: [] for n in names}
+    for i in found:
+        out.setdefault(owner[i], []).append(klog[i])
+    return out
 
+
+# ---- KTAP ---------------------------------------------------------------------
 
 class Doc:
     def __init__(self):
         self.diags = []
         self.results = []
 
-    def scenario(self, num, name, guest, host_ok, host_diag):
-        """guest: (ok, block, line) or None."""
-        lines = []
-        if guest:
-            gok, block, _ = guest
-            plan = None
-            for line in block:
-                if not KTAP_LINE.match(line):
-                    line = "    # console: " + line
-                m = re.match(r"^    1\.\.(\d+)$", line)
-                if m and plan is None:
-                    plan = int(m.group(1))
-                    line = "    1..%d" % (plan + 1)
-                lines.append(line)
-            if plan is None:
-                lines = ["    KTAP version 1", "    # Subtest: %s" % name,
-                         "    1..1"] + [b for b in block if b.strip()]
-                plan = 0
-                gok = False
-            lines.append("    %s %d console_log_without_splats%s"
-                         % ("ok" if host_ok else "not ok", plan + 1,
-                            " # " + host_diag if host_diag else ""))
-            ok = gok and host_ok
-        else:
-            ok = False
-            lines = ["    # scenario %d did not run: %s" % (num, host_diag)]
-        self.results.append((ok, name, lines))
+    def scenario(self, name, guest, found):
+        """guest: (ok, block, line); found: the splat lines of its log."""
+        gok, block, _ = guest
+        lines, plan = [], None
+        for line in block:
+            if not KTAP_LINE.match(line):
+                line = "    # agent: " + line
+            m = re.match(r"^    1\.\.(\d+)$", line)
+            if m and plan is None:
+                plan = int(m.group(1))
+                line = "    1..%d" % (plan + 1)
+            lines.append(line)
+        if plan is None:
+            lines = ["    KTAP version 1", "    # Subtest: %s" % name,
+                     "    1..1"] + [b for b in block if b.strip()]
+            plan = 0
+            gok = False
+        if found:
+            lines.append("    # first splat: %s" % found[0].strip()[:200])
+        lines.append("    %s %d console_log_without_splats%s"
+                     % ("not ok" if found else "ok", plan + 1,
+                        " # %d splat line(s): %s"
+                        % (len(found), found[0].strip()[:150])
+                        if found else ""))
+        self.results.append((gok and not found, name, lines))
+
+    def fail(self, name, lines):
+        self.results.append((False, name, lines))
 
     def skip(self, name, reason):
         self.results.append((True, name, ["SKIP", reason]))
@@ -295,61 +452,67 @@ class Doc:
         return all(r[0] for r in self.results)
 
 
-def run_boot(opts, doc, label, kernel, entries, allow=None, append="",
-             timeout=None):
-    """Boots once with the scenarios of entries; adds their results."""
-    names = [e[1] for e in entries]
-    log = os.path.join(opts.logs, "scenarios-%s.console.log" % label)
+def result_name(scenario, b, variant):
+    name = scenario + b.get("suffix", "")
+    if variant != DEFAULT_VARIANT:
+        name += "_" + variant
+    return name
+
+
+def rename_subtest(lines, old, new):
+    return ["    # Subtest: %s" % new if x == "    # Subtest: %s" % old else x
+            for x in lines]
+
+
+def run_boot(opts, doc, b, variant, kernel, names, allow=None, append=""):
+    """Boots once with the scenarios names; adds their results.  Returns
+    the kernel log."""
+    label = b["label"] + ("" if variant == DEFAULT_VARIANT else
+                          "-" + variant)
+    ktap = os.path.join(opts.logs, "scenarios-%s.ktap.log" % label)
+    klog = os.path.join(opts.logs, "scenarios-%s.console.log" % label)
+    timeout = b.get("timeout") or (opts.debug_timeout if b.get("debug")
+                                   else opts.timeout)
     t0 = time.monotonic()
     disks = tempfile.mkdtemp(prefix="disks-", dir=opts.logs)
+    key = (boot_key(opts, b, variant, kernel, names, append)
+           if b.get("reusable") and opts.reuse else None)
     try:
-        lines, rc, diag = boot(machine(opts, kernel, opts.initrd, names,
-                                       disks, append), log,
-                                timeout or opts.timeout)
+        lines, kernel_log, rc, diag = reusing_boot(
+            opts, key, qemu_args(opts, kernel, b["machine"], variant, names,
+                                 disks, append), ktap, klog, timeout)
     finally:
         shutil.rmtree(disks, ignore_errors=True)
     secs = time.monotonic() - t0
-    doc.diags.append("boot %s (%s): %.1f s, %s, console log %s"
+    doc.diags.append("boot %s (%s): %.1f s, %s, kernel log %s"
                      % (label, kernel, secs,
                         "; ".join(x for x in ("qemu exit %s" % rc, diag) if x),
-                        log))
+                        klog))
     guest, pre, post = split_guest(lines)
     for line in lines:
         m = re.search(r"# (bench: .*)", line)
         if m:
             doc.diags.append("%s: %s" % (label, m.group(1)))
-    tail = [l for l in post if l.strip()][-25:]
-    for i, (num, name, _) in enumerate(entries):
+    found = splats_by_scenario(kernel_log, names, allow)
+    tail = [k for k in kernel_log if k.strip()][-25:]
+    for i, name in enumerate(names):
+        rname = result_name(name, b, variant)
         g = guest.get(name)
         if not g:
             why = diag or "no result from the guest (exit %s)" % rc
-            doc.results.append((False, name, [
-                "    # scenario %s did not finish: %s" % (name, why)] +
-                ["    # console: " + t.strip() for t in tail]))
+            doc.fail(rname, ["    # scenario %s did not finish: %s"
+                             % (name, why)] +
+                     ["    # kernel log: " + t.strip() for t in tail])
             tail = []
             continue
         block = g[1]
         if i == 0:
             block = pre + block
-        if i == len(entries) - 1:
+        if i == len(names) - 1:
             block = block + post
-        found = splats(block, allow.get(name) if allow else None)
-        host_diag = "%d splat line(s)%s" % (
-            len(found), ": " + found[0].strip()[:150] if found else "")
-        doc.scenario(num, name, (g[0], g[1], g[2]), not found,
-                     host_diag if found else "")
-        if found:
-            doc.results[-1][2].insert(-1, "    # first splat: %s"
-                                      % found[0].strip()[:200])
-    return lines
-
-
-def rename(doc, old, new, idx=-1):
-    """Renames a result (a scenario run on another kernel)."""
-    r = doc.results[idx]
-    doc.results[idx] = (r[0], new, [
-        "    # Subtest: %s" % new if x == "    # Subtest: %s" % old else x
-        for x in r[2]])
+        doc.scenario(rname, (g[0], rename_subtest(block, name, rname), g[2]),
+                     found.get(name, []))
+    return kernel_log
 
 
 def main():
@@ -367,12 +530,20 @@ def main():
     ap.add_argument("--soak-cycles", type=int, default=200)
     ap.add_argument("--debug-timeout", type=int, default=1500,
                     help="per debug boot, seconds")
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="",
+                    help="scenario names (default: all but demo)")
+    ap.add_argument("--variants", default="",
+                    help="variant names (default: each boot's own list)")
     ap.add_argument("--logs", required=True)
     ap.add_argument("--timeout", type=int, default=420,
                     help="per boot, seconds")
+    ap.add_argument("--no-reuse", dest="reuse", action="store_false",
+                    help="boot the unpatched kernels even when an identical "
+                    "boot's outcome is stored")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="boots run at once (each is one QEMU process)")
     ap.add_argument("--append", default="",
-                    help="more kernel parameters, e.g. guest.console_level=8")
+                    help="more kernel parameters, e.g. loglevel=8")
     opts = ap.parse_args()
     os.makedirs(opts.logs, exist_ok=True)
     # One run at a time (make check, make demo and a developer share logs)
@@ -380,56 +551,111 @@ def main():
     fcntl.flock(lock, fcntl.LOCK_EX)
 
     only = set(x for x in opts.only.replace(",", " ").split() if x)
-    sel = [s for s in SCENARIOS
-           if (not only and s[1] != "demo") or s[1] in only or
-           str(s[0]) in only]
-    if not sel:
+    want_variants = set(x for x in opts.variants.replace(",", " ").split()
+                        if x)
+    unknown = want_variants - set(VARIANTS)
+    if unknown:
+        sys.exit("scenarios.py: unknown variant(s) %s; known: %s"
+                 % (", ".join(sorted(unknown)), ", ".join(VARIANTS)))
+    kernels = {"kernel": opts.kernel, "base_kernel": opts.base_kernel,
+               "debug_kernel": opts.debug_kernel,
+               "base_debug_kernel": opts.base_debug_kernel}
+    plan = []
+    for b in BOOTS:
+        for v in b["variants"]:
+            if want_variants and v not in want_variants:
+                continue
+            names = (b["scenarios"] if v == DEFAULT_VARIANT
+                     else b.get("variant_scenarios", b["scenarios"]))
+            names = [n for n in names
+                     if (n in only if only else not b.get("demo"))]
+            if names:
+                plan.append((b, v, names))
+    if not plan:
         sys.exit("scenarios.py: nothing selected by --only '%s'" % opts.only)
 
-    doc = Doc()
+    # What this QEMU's SMMUv3 offers decides which variants can run
+    props = None
+    if any(VARIANTS[v]["smmu"] for _, v, _ in plan):
+        try:
+            props = smmu_properties(opts.qemu)
+        except QMPError as e:
+            props = set()
+            print("scenarios.py: qom-list of the SMMUv3 failed: %s" % e,
+                  file=sys.stderr)
+
     t0 = time.monotonic()
-    main_entries = [s for s in sel if s[2] == "main"]
-    if main_entries:
-        run_boot(opts, doc, "series", opts.kernel, main_entries,
-                 append=opts.append)
-    aer = [s for s in sel if s[2] == "aer"]
-    if aer:
-        run_boot(opts, doc, "aer", opts.kernel, aer, append=opts.append)
-    # The benchmarks on the unpatched base kernel, for comparison
-    bench = [(0, s[1], "base") for s in sel if s[1] in ("flrbench", "dmabench")]
-    if bench and opts.base_kernel:
-        run_boot(opts, doc, "base", opts.base_kernel, bench,
-                 append=opts.append)
-        for n, (_, name, _) in enumerate(reversed(bench), 1):
-            rename(doc, name, name + "_base", -n)
-    debug = [s for s in sel if s[2] == "debug"]
-    if debug and not opts.debug_kernel:
-        for s in debug:
-            doc.skip(s[1], "needs --debug-kernel (lockdep, KASAN, kmemleak)")
-    elif debug:
-        # Splats the unpatched kernel prints on the same unplug are not ours
+    learnt = {}
+    # Boots are independent but for the reports one learns for another:
+    # up to --jobs of them run at once, each into its own document, merged
+    # in the order of the plan.
+    learners = set(b["label"] for b, _, _ in plan if b.get("learn_splats"))
+    done = {label: threading.Event() for label in learners}
+    slots = threading.Semaphore(max(1, opts.jobs))
+    docs = [Doc() for _ in plan]
+
+    def one(doc, b, v, names):
+        missing = sorted(set(VARIANTS[v]["smmu"]) - (props or set()))
+        kernel = kernels[b["kernel"]]
+        if missing:
+            for n in names:
+                doc.skip(result_name(n, b, v),
+                         "variant %s: QEMU's arm-smmuv3 has no %s property "
+                         "(qom-list)" % (v, ", ".join(missing)))
+            return
+        if not kernel:
+            for n in names:
+                doc.skip(result_name(n, b, v), "no --%s given"
+                         % b["kernel"].replace("_", "-"))
+            return
+        append = opts.append
+        if b.get("debug"):
+            append += " kunit.autorun=0 guest.soak_cycles=%d" % opts.soak_cycles
         allow = None
-        if any(s[1] == "unplug" for s in debug) and opts.base_debug_kernel:
-            # Its splats are what this run learns, not a failure
-            lines = run_boot(opts, doc, "base-debug", opts.base_debug_kernel,
-                             [(9, "unplug", "debug")],
-                             append=opts.append + " kunit.autorun=0",
-                             timeout=opts.debug_timeout,
-                             allow={"unplug": lambda lines, found: []})
-            rename(doc, "unplug", "unplug_base")
-            known = known_splats(lines)
-            doc.diags.append("base-debug: %d splat signature(s) on unplug, "
-                             "allowed on the series: %s" % (
-                                 len(known.known),
+        src = b.get("allow_splats_from")
+        if src in done:
+            done[src].wait()
+        if src in learnt:
+            allow = known_splats(learnt[src])
+            doc.diags.append("%s: %d splat signature(s) on unplug, allowed "
+                             "on %s: %s" % (
+                                 src, len(allow.known), b["label"],
                                  "; ".join("%s %s" % (k, ",".join(l))
-                                           for k, l in sorted(known.known))
+                                           for k, l in sorted(allow.known))
                                  or "none"))
-            allow = {"unplug": known}
-        run_boot(opts, doc, "debug", opts.debug_kernel, debug, allow=allow,
-                 append=opts.append + " kunit.autorun=0 guest.soak_cycles=%d"
-                 % opts.soak_cycles,
-                 timeout=opts.debug_timeout)
-    doc.diags.append("total %.1f s" % (time.monotonic() - t0))
+        if b.get("learn_splats"):
+            # Its reports are what this run learns, not a failure
+            allow = lambda lines, found: []  # noqa: E731
+        with slots:
+            klog = run_boot(opts, doc, b, v, kernel, names, allow=allow,
+                            append=append)
+        if b.get("learn_splats"):
+            learnt[b["label"]] = klog
+
+    def guarded(doc, b, v, names):
+        try:
+            one(doc, b, v, names)
+        except Exception as e:  # a harness bug fails the boot, loudly
+            traceback.print_exc()
+            for n in names:
+                doc.fail(result_name(n, b, v),
+                         ["    # harness error: %r" % e])
+        finally:
+            if b["label"] in done:
+                done[b["label"]].set()
+
+    threads = [threading.Thread(target=guarded, args=(d,) + p)
+               for d, p in zip(docs, plan)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    doc = Doc()
+    for d in docs:
+        doc.diags += d.diags
+        doc.results += d.results
+    doc.diags.append("total %.1f s (%d boot(s) at a time)"
+                     % (time.monotonic() - t0, max(1, opts.jobs)))
     sys.exit(0 if doc.emit() else 1)
 
 

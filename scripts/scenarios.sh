@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# End-to-end ATS quarantine scenarios in QEMU (issue 6).
+# End-to-end ATS quarantine scenarios in QEMU.
 #
 #   scripts/scenarios.sh [--kernel IMAGE] [--base-kernel IMAGE]
 #                        [--debug-kernel IMAGE [--base-debug-kernel IMAGE]]
-#                        [--soak-cycles N] [--only LIST]
+#                        [--soak-cycles N] [--only LIST] [--variants LIST]
 #
 # Builds the guest agent (guest/) and the patched QEMU (scripts/qemu-build.sh,
-# or $QEMU), boots the series kernel on -machine virt with an ATS SMMUv3 and
-# six virtio-blk disks, and runs the scenarios of guest/scenario-e2e.c,
-# driven by scripts/scenarios.py.  --only takes scenario names or numbers
-# (e.g. "1,2,flr").  stdout: one KTAP v1 document; logs in
-# $BUILD/logs/scenarios/ (console logs) and on stderr.  Exit status 0 only
-# if every scenario passed.
+# or $QEMU), and runs the boots that scripts/scenarios.py describes as data
+# (machines, variants, which scenarios in which boot).  --only takes scenario
+# names (e.g. "baseline,flr"), --variants variant names (e.g. "smp1").
+# stdout: one KTAP v1 document; logs in $BUILD/logs/scenarios/ (per boot the
+# kernel log and the agent's KTAP) and on stderr.  Exit status 0 only if
+# every scenario passed.
 #
 # Defaults: --kernel build/images/series/Image, --base-kernel
 # build/images/base/Image (what scripts/check.sh copies there).
@@ -23,6 +23,7 @@ DEBUG_KERNEL=
 BASE_DEBUG_KERNEL=
 SOAK=200
 ONLY=
+VARIANTS=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) KERNEL=$2; shift 2 ;;
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
 	--base-debug-kernel) BASE_DEBUG_KERNEL=$2; shift 2 ;;
 	--soak-cycles) SOAK=$2; shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
+	--variants) VARIANTS=$2; shift 2 ;;
 	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
@@ -49,7 +51,7 @@ mkdir -p "$LOGDIR" "$GUEST"
 make -s -C "$TOP/guest" O="$GUEST" KSRC="$KSRC" >&2 || die "building the guest agent failed"
 
 args=(--qemu "$QEMU" --initrd "$GUEST/initramfs.cpio" --kernel "$KERNEL"
-	--logs "$LOGDIR" --only "$ONLY")
+	--logs "$LOGDIR" --only "$ONLY" --variants "$VARIANTS" --jobs "${SCENARIO_JOBS:-1}")
 [ -n "$BASE_KERNEL" ] && [ -f "$BASE_KERNEL" ] && args+=(--base-kernel "$BASE_KERNEL")
 # A debug kernel that failed to build is reported by the build stage; the
 # scenarios that need it are then skipped, not failed twice.
