@@ -6,6 +6,8 @@
 # NAME selects the arch and the fragments (configs/):
 #   arm64        arm64.config                        -> Image
 #   arm64-debug  arm64.config + arm64-debug.config   -> Image
+#   arm64-kunit  arm64.config + kunit/.kunitconfig   -> Image (the test
+#                kernel with the KUnit suites, run by kunit.py exec)
 #   x86_64       x86_64.config                       -> bzImage
 #   x86_64-noiommu x86_64-noiommu.config             -> bzImage
 # The .config is made with the tree's merge_config.sh over allnoconfig and
@@ -22,6 +24,7 @@ shift
 case "$name" in
 arm64) arch=arm64 frags="arm64.config" target=Image ;;
 arm64-debug) arch=arm64 frags="arm64.config arm64-debug.config" target=Image ;;
+arm64-kunit) arch=arm64 frags="arm64.config kunit/.kunitconfig" target=Image ;;
 x86_64) arch=x86_64 frags="x86_64.config" target=bzImage ;;
 x86_64-noiommu) arch=x86_64 frags="x86_64-noiommu.config" target=bzImage ;;
 *) die "unknown build '$name'" ;;
@@ -41,11 +44,34 @@ kmake() {
 		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" -j"$JOBS" "$@"
 }
 
+# What the merged .config depends on: the fragments, the arch and the
+# tree's Kconfig files and tools (as committed; "" when some are modified,
+# then the .config is always made again).
+config_key() {
+	local f
+	if [ -n "$(git -C "$KSRC" status --porcelain -- '*Kconfig*' scripts/kconfig 2>/dev/null)" ]; then
+		return 0
+	fi
+	{
+		echo "$arch $frags"
+		for f in $frags; do cat "$TOP/configs/$f"; done
+		git -C "$KSRC" ls-files -s -- '*Kconfig*' scripts/kconfig
+	} | sha256sum | cut -c1-32
+}
+
 configure() {
-	local tmp paths=() f
+	local tmp paths=() f key
+	key=$(config_key)
+	# merge_config.sh costs a make run and a kconfig tool build: skip it
+	# when nothing it reads changed since the .config was made
+	if [ -n "$key" ] && [ -f "$out/.config" ] && [ "$(cat "$out/.config-key" 2>/dev/null)" = "$key" ]; then
+		return 0
+	fi
+	rm -f "$out/.config-key"
+	# The scratch directory is kept: its kconfig tools are built once
 	tmp=$out/.merge
-	rm -rf "$tmp"
 	mkdir -p "$tmp"
+	rm -f "$tmp/.config"
 	for f in $frags; do paths+=("$TOP/configs/$f"); done
 	(cd "$KSRC" && ARCH=$arch CROSS_COMPILE=$cross CC="${cross}gcc" \
 		scripts/kconfig/merge_config.sh -n -O "$tmp" "${paths[@]}") \
@@ -59,7 +85,7 @@ configure() {
 		cp "$tmp/.config" "$out/.config"
 		info "$name: new .config"
 	fi
-	rm -rf "$tmp"
+	[ -z "$key" ] || echo "$key" >"$out/.config-key"
 }
 
 with_lock_body() {
@@ -74,5 +100,13 @@ with_lock_body() {
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/build.lock"
+# On a shared machine the wait for someone else's build is not this
+# build's time: it is told, and added up where $LOCK_WAIT_LOG says.
+t_lock=$(date +%s)
 flock 9
+waited=$(($(date +%s) - t_lock))
+if [ "$waited" -gt 1 ]; then
+	info "$name: waited ${waited}s for the build lock" >&2
+	[ -z "${LOCK_WAIT_LOG:-}" ] || echo "$waited" >>"$LOCK_WAIT_LOG"
+fi
 with_lock_body "$@"

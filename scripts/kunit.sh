@@ -1,8 +1,16 @@
 # shellcheck shell=bash
 # KTAP results -> check results.  Needs result() from check.sh.
 #
-# run_kunit TREE KUNITCONFIG TAG   the tree's kunit.py on arm64 (QEMU), with
-#                                  ccache; one result per test case
+# run_kunit TREE KUNITCONFIG TAG [ARCH]
+#                                  the tree's kunit.py run (configure, build
+#                                  with ccache, boot in QEMU) for ARCH
+#                                  (default arm64); one result per test case
+# exec_kunit TREE OUTDIR KUNITCONFIG TAG
+#                                  the tree's kunit.py exec on a kernel that
+#                                  kbuild.sh already built in OUTDIR, once
+#                                  kunit.py's own config parser agrees that
+#                                  OUTDIR/.config has every option of
+#                                  KUNITCONFIG; one result per test case
 # parse_ktap TREE TAG KTAPFILE     any KTAP document (the QEMU scenarios),
 #                                  parsed by the tree's own KTAP parser
 #                                  (kunit.py parse); one result per case
@@ -39,12 +47,14 @@ PY
 }
 
 run_kunit() {
-	local tree=$1 kconf=$2 tag=$3 json=$LOGS/$3.json log=$LOGS/$3.log
+	local tree=$1 kconf=$2 tag=$3 arch=${4:-arm64} json=$LOGS/$3.json log=$LOGS/$3.log
+	local cross=
+	[ "$arch" = arm64 ] && cross=aarch64-linux-gnu-
 	rm -f "$json"
 	if ! (cd "$tree" && with_build_lock python3 tools/testing/kunit/kunit.py run \
-		--arch=arm64 --cross_compile=aarch64-linux-gnu- --jobs="$JOBS" \
-		--build_dir=.kunit --kunitconfig="$kconf" --timeout=600 \
-		--make_options="CC=ccache aarch64-linux-gnu-gcc" \
+		--arch="$arch" ${cross:+--cross_compile=$cross} --jobs="$JOBS" \
+		--build_dir=".kunit-$arch" --kunitconfig="$kconf" --timeout=600 \
+		--make_options="CC=ccache ${cross}gcc" \
 		--json="$json") >"$log" 2>&1; then
 		grep -E 'FAILED|not ok|ERROR|error:' "$log" | head -n 20 | sed 's/^/    | /'
 	fi
@@ -57,5 +67,42 @@ parse_ktap() {
 	rm -f "$json"
 	python3 "$tree/tools/testing/kunit/kunit.py" parse --json="$json" "$ktap" \
 		>"$LOGS/$tag.parse.log" 2>&1 || true
+	json_results "$tag" "$json"
+}
+
+# The workspace's arm64 kernels have only the GICv3 driver and boot the
+# plain Image: kunit.py gets a QEMU description that says so.
+KUNIT_QEMU_CONFIG=$TOP/configs/kunit/qemu-arm64.py
+
+exec_kunit() {
+	local tree=$1 out=$2 kconf=$3 tag=$4 json=$LOGS/$4.json log=$LOGS/$4.log
+	rm -f "$json"
+	if ! python3 - "$tree/tools/testing/kunit" "$kconf" "$out/.config" >"$log" 2>&1 <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import kunit_config
+want = kunit_config.parse_file(sys.argv[2])
+have = kunit_config.parse_file(sys.argv[3])
+if not want.is_subset_of(have):
+    for a, b in want.conflicting_options(have):
+        print("%s wanted, the build has %s" % (a, b))
+    missing = [e for e in want.as_entries()
+               if e.value != "n" and e not in have.as_entries()]
+    for e in missing:
+        print("%s wanted, the build lacks it" % e)
+    sys.exit(1)
+PY
+	then
+		sed 's/^/    | /' "$log"
+		result FAIL "$tag: the kernel in $out has the KUnit configuration" \
+			"$(basename "$kconf")"
+		return
+	fi
+	if ! (cd "$tree" && python3 tools/testing/kunit/kunit.py exec \
+		--build_dir="$out" --kunitconfig="$kconf" --qemu_config="$KUNIT_QEMU_CONFIG" \
+		--timeout=600 --json="$json") >>"$log" 2>&1; then
+		grep -E 'FAILED|not ok|ERROR|error:' "$log" | head -n 20 | sed 's/^/    | /'
+	fi
+	grep -E '^\[..:..:..\] (Testing complete|Elapsed time)' "$log" | sed 's/^/  /' || true
 	json_results "$tag" "$json"
 }
