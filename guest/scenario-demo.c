@@ -42,7 +42,7 @@ static void run_demo(struct guest *g)
 	ktap_diag(k, "demo: injected ATC invalidation timeout (QEMU fails %ld CMD_SYNCs for the device) during I/O",
 		  t.injected);
 	quarantine_state(bdf(DEV_A), st, sizeof(st));
-	kmsg_note("demo: seen quarantined: ATS %s in config space, debugfs '%s'",
+	kmsg_note("demo: after the I/O: ATS %s in config space, debugfs '%s'",
 		  ats_on(DEV_A) ? "STILL ON" : "off", st);
 	ktap_diag(k, "demo: quarantined %lld ms after the I/O started: ATS %s in config space, debugfs says '%s'",
 		  t.to_ats_off, ats_on(DEV_A) ? "STILL ON" : "off", st);

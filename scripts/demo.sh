@@ -97,10 +97,12 @@ for line in log:
     t, msg = float(m.group(1)), m.group(2)
     if "guest: demo: " in msg:
         text = msg.split("guest: demo: ", 1)[1]
-        mark = {"ATC": "*", "seen": "|", "I/O": "|", "reset": "R",
+        mark = {"ATC": "*", "after": "|", "I/O": "|", "reset": "R",
                 "recovered": "+"}.get(text.split()[0].rstrip(":"), "|")
         events.append((t, mark, text))
-    elif "ATC invalidation timed out" in msg:
+    elif "ATC invalidate timeout" in msg:
+        events.append((t, "!", "kernel: " + re.sub(r"^\S+ \S+: ", "", msg)))
+    elif re.search(r"ATC invalidation (timed out|did not complete)", msg):
         events.append((t, "X", "kernel: " + re.sub(r"^\S+ \S+: ", "", msg)))
     elif "ATS quarantine lifted" in msg:
         events.append((t, "^", "kernel: " + re.sub(r"^\S+ \S+: ", "", msg)))
@@ -116,7 +118,7 @@ for t, mark, text in events:
         print("           :")
     print("   %7.0f  %s  %s" % (ms, mark, text[:110]))
     prev = ms
-print("           *: armed  X: timed out, quarantined  R: reset  ^: lifted  +: recovered")
+print("           *: armed  !: SMMU reports the timeout  X: quarantined  R: reset  ^: lifted  +: recovered")
 at = {}
 for t, mark, _ in events:
     at.setdefault(mark, t)

@@ -56,7 +56,7 @@ run_kunit() {
 		--build_dir=".kunit-$arch" --kunitconfig="$kconf" --timeout=600 \
 		--make_options="CC=ccache ${cross}gcc" \
 		--json="$json") >"$log" 2>&1; then
-		grep -E 'FAILED|not ok|ERROR|error:' "$log" | head -n 20 | sed 's/^/    | /'
+		grep -E 'FAILED|not ok|ERROR|[Ee]rror:' "$log" | head -n 20 | sed 's/^/    | /' || true
 	fi
 	grep -E '^\[..:..:..\] (Testing complete|Elapsed time)' "$log" | sed 's/^/  /' || true
 	json_results "$tag" "$json"
@@ -101,7 +101,7 @@ PY
 	if ! (cd "$tree" && python3 tools/testing/kunit/kunit.py exec \
 		--build_dir="$out" --kunitconfig="$kconf" --qemu_config="$KUNIT_QEMU_CONFIG" \
 		--timeout=600 --json="$json") >>"$log" 2>&1; then
-		grep -E 'FAILED|not ok|ERROR|error:' "$log" | head -n 20 | sed 's/^/    | /'
+		grep -E 'FAILED|not ok|ERROR|[Ee]rror:' "$log" | head -n 20 | sed 's/^/    | /' || true
 	fi
 	grep -E '^\[..:..:..\] (Testing complete|Elapsed time)' "$log" | sed 's/^/  /' || true
 	json_results "$tag" "$json"
