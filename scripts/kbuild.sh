@@ -55,7 +55,7 @@ config_key() {
 	{
 		echo "$arch $frags"
 		for f in $frags; do cat "$TOP/configs/$f"; done
-		git -C "$KSRC" ls-files -s -- '*Kconfig*' scripts/kconfig
+		git -C "$KSRC" ls-files -s -- '*Kconfig*' scripts/kconfig 2>/dev/null || echo "not git: $(date +%s%N)"
 	} | sha256sum | cut -c1-32
 }
 
