@@ -71,7 +71,10 @@ parse_ktap() {
 }
 
 # The workspace's arm64 kernels have only the GICv3 driver and boot the
-# plain Image: kunit.py gets a QEMU description that says so.
+# plain Image: kunit.py gets a QEMU description that says so.  Configured
+# over allnoconfig, they do not run the suites at boot unless told
+# (kunit.autorun defaults to off there; the debug boots run them from
+# debugfs), so kunit.py exec asks for it.
 KUNIT_QEMU_CONFIG=$TOP/configs/kunit/qemu-arm64.py
 
 exec_kunit() {
@@ -100,6 +103,7 @@ PY
 	fi
 	if ! (cd "$tree" && python3 tools/testing/kunit/kunit.py exec \
 		--build_dir="$out" --kunitconfig="$kconf" --qemu_config="$KUNIT_QEMU_CONFIG" \
+		--kernel_args=kunit.autorun=1 \
 		--timeout=600 --json="$json") >>"$log" 2>&1; then
 		grep -E 'FAILED|not ok|ERROR|[Ee]rror:' "$log" | head -n 20 | sed 's/^/    | /' || true
 	fi
