@@ -25,8 +25,6 @@ static const char *const dev_serial[NR_DEVS] = {
 };
 
 struct dev devs[NR_DEVS];
-/* CMD_SYNCs the host fails per injection (guest.atc_count) */
-static int atc_count = 3;
 static bool devs_found;
 
 /* ---- devices ----------------------------------------------------------- */
@@ -54,10 +52,6 @@ void find_devs(struct guest *g)
 		}
 	}
 	if (!devs_found) {
-		char buf[16];
-
-		atc_count = atoi(guest_param(g, "atc_count", "3", buf,
-					     sizeof(buf)));
 		for (int i = 0; i < NR_DEVS; i++)
 			ktap_diag(&g->ktap, "%-6s %s %s", dev_serial[i],
 				  devs[i].disk ? devs[i].disk->name : "-",
@@ -357,8 +351,12 @@ bool do_quarantine(struct guest *g, int i, unsigned int seed,
 
 	memset(t, 0, sizeof(*t));
 	t->to_state = t->to_ats_off = -1;
-	/* Sticky: the driver also sees the repeated CMD_SYNC fail */
-	if (!arm(g, 1u << i, atc_count, "sticky"))
+	/*
+	 * A function that never answers: every ATC invalidation sent to it
+	 * fails, including the one the driver re-issues to find out which
+	 * function of the failed batch did not answer.
+	 */
+	if (!arm(g, 1u << i, -1, "once"))
 		return false;
 	t0 = now_ms();
 	/* The unmaps of this I/O invalidate the ATC: it times out */

@@ -28,7 +28,7 @@
 #include "guest.h"
 #include "util.h"
 
-#define QUARANTINE_MSG	"ATC invalidation timed out"
+#define QUARANTINE_MSG	"ATC invalidation did not complete"
 #define LIFTED_MSG	"ATS quarantine lifted"
 #define QUARANTINE_GLOB	"/sys/kernel/debug/iommu/arm-smmu-v3/*/ats_quarantine"
 #define IO_BYTES	(1L << 20)
