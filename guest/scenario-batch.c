@@ -61,7 +61,13 @@ static void run_batch(struct guest *g)
 		    "innocent_C1_in_the_same_batch_keeps_ats", NULL);
 	ktap_result(k, !quarantined(DEV_A) && !quarantined(DEV_B) &&
 		    ats_on(DEV_A) && ats_on(DEV_B) && !quarantined(DEV_N),
-		    "other_devices_not_quarantined", NULL);
+		    "other_devices_not_quarantined",
+		    "A %s ATS %s, B %s ATS %s, N %s",
+		    quarantined(DEV_A) ? "quarantined" : "trusted",
+		    ats_on(DEV_A) ? "on" : "off",
+		    quarantined(DEV_B) ? "quarantined" : "trusted",
+		    ats_on(DEV_B) ? "on" : "off",
+		    quarantined(DEV_N) ? "quarantined" : "trusted");
 	ktap_result(k, io(g, DEV_A, 801, IO_BYTES) && io(g, DEV_B, 802, IO_BYTES) &&
 		    io(g, DEV_C0, 803, IO_BYTES) && io(g, DEV_C1, 804, IO_BYTES) &&
 		    io(g, DEV_C2, 806, IO_BYTES),

@@ -116,6 +116,13 @@ BOOTS = [
      "variants": ["smp2", "smp1_delay1500"],
      "scenarios": ["baseline"] + CORE + ["flrbench", "dmabench"],
      "variant_scenarios": CORE},
+    # The other two corners of the CPU x report delay matrix, for the
+    # scenarios whose outcome depends on the detection: one device (and its
+    # recovery, which the batch needs), and a batch with innocent and faulty
+    # functions.  The guest runs them in its own order.
+    {"label": "matrix", "kernel": "kernel", "machine": "six-disks",
+     "variants": ["smp1", "smp2_delay1500"],
+     "scenarios": ["quarantine", "flr", "batch"]},
     # A fatal error leaves the machine changed: its own boot
     {"label": "aer", "kernel": "kernel", "machine": "six-disks",
      "variants": ["smp2", "smp1_delay1500"], "scenarios": ["aer"]},
