@@ -108,5 +108,18 @@ PY
 		grep -E 'FAILED|not ok|ERROR|[Ee]rror:' "$log" | head -n 20 | sed 's/^/    | /' || true
 	fi
 	grep -E '^\[..:..:..\] (Testing complete|Elapsed time)' "$log" | sed 's/^/  /' || true
+	kunit_figures "$out/test.log"
 	json_results "$tag" "$json"
+}
+
+# The figures the suites print (kunit_info(), never asserted): what finding
+# the faulty functions of a failed ATC invalidation batch costs, and how long
+# the waits took.  Skipped cases are listed too: a case that needs a second
+# CPU must not vanish from the totals unseen.
+kunit_figures() {
+	local raw=$1
+	[ -f "$raw" ] || return 0
+	grep -E '# [a-z0-9_]+: (ATC attribution|failures reported|no verdict|[0-9]+ errors raced)' "$raw" |
+		sed -e 's/^ *# /  figure: /' | sort -u || true
+	grep -E '^ *ok [0-9]+ .* # SKIP' "$raw" | sed 's/^ */  skipped: /' || true
 }

@@ -13,4 +13,8 @@ CONFIG_SERIAL_AMBA_PL011_CONSOLE=y''',
 			   kernel_path='arch/arm64/boot/Image',
 			   kernel_command_line='console=ttyAMA0',
 			   extra_qemu_params=['-machine', 'virt,gic-version=3',
-					      '-cpu', 'cortex-a57'])
+					      '-cpu', 'cortex-a57',
+					      # The arm-smmu-v3 cases with a
+					      # software SMMU need a CPU of their
+					      # own for it, or they skip
+					      '-smp', '2'])
