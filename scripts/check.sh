@@ -138,6 +138,11 @@ if logged export.log env KSRC="$CHECK" "$TOP/scripts/series.sh" export "$rt" &&
 	result PASS "apply then export is byte-identical"
 else
 	head -n 30 "$LOGS/round-trip.diff" | sed 's/^/    | /'
+	# The usual cause after a change of recipients.txt: say so
+	if grep -E '^[-+] ' "$LOGS/round-trip.diff" |
+		grep -qiFf <("$TOP/scripts/series.sh" recipients 2>/dev/null | sed 's/.*<\(.*\)>/\1/' | grep .); then
+		echo "    (recipients.txt changed since patches/ were exported: 'make export')"
+	fi
 	result FAIL "apply then export is byte-identical" "see $LOGS/round-trip.diff"
 fi
 rm -rf "$rt"
@@ -267,6 +272,7 @@ git -C "$CHECK" checkout -q check
 # --- mail-ready ------------------------------------------------------------------
 stage mail
 if logged mbox.log "$TOP/scripts/mbox.sh"; then
+	grep '^>>> recipients' "$LOGS/mbox.log" | sed 's/^>>> /  /'
 	result PASS "mail: mbox + git send-email --dry-run" "$(tail -n1 "$LOGS/mbox.log" | sed 's/^>>> //')"
 else
 	result FAIL "mail: mbox + git send-email --dry-run"

@@ -147,7 +147,74 @@ P
 	grep -q TRAILING_WHITESPACE <<<"$out"
 }
 
+# export adds the people of recipients.txt as Cc of every message and the
+# cover letter: after get_maintainer.pl's addresses, in the file's order,
+# each address once (one that get_maintainer.pl gives, in any case, is not
+# repeated); an entry without a reason stops the export before it writes.
+recipients_cc() {
+	local first rc=0
+	# an address get_maintainer.pl gives: the first To: of the first patch
+	first=$(python3 -c '
+import email, email.utils, sys
+m = email.message_from_file(open(sys.argv[1]))
+a = email.utils.getaddresses(m.get_all("To", []))
+print(a[0][1] if a else "")' "$(PATCHES=$TOP/patches "$TOP/scripts/series.sh" list | head -n1)" 2>/dev/null || true)
+	mkdir -p "$tmp/rcpt"
+	cp "$TOP/patches/0000-cover-letter.patch" "$tmp/rcpt/"
+	{
+		echo "# selftest"
+		echo "Alpha One <alpha@example.org>  # first"
+		[ -z "$first" ] || echo "Someone Else <${first^^}>  # already a recipient"
+		echo "Beta J. Two <beta@example.org>  # second"
+		echo "Alpha Again <ALPHA@example.org>  # same address"
+	} >"$tmp/recipients.txt"
+	RECIPIENTS=$tmp/recipients.txt KSRC=$tree "$TOP/scripts/series.sh" export "$tmp/rcpt" \
+		>"$tmp/rcpt.log" 2>&1 || {
+		sed 's/^/  /' "$tmp/rcpt.log" >&2
+		return 1
+	}
+	python3 - "$tmp/rcpt" "$first" <<'PY' >&2 || rc=1
+import email, email.utils, glob, sys
+d, first = sys.argv[1], sys.argv[2].lower()
+bad = 0
+files = sorted(glob.glob(d + "/*.patch"))
+for f in files:
+    m = email.message_from_file(open(f))
+    to = email.utils.getaddresses(m.get_all("To", []))
+    cc = email.utils.getaddresses(m.get_all("Cc", []))
+    addrs = [a.lower() for _, a in to + cc]
+    want = [("Alpha One", "alpha@example.org"), ("Beta J. Two", "beta@example.org")]
+    why = []
+    if cc[-2:] != want:
+        why.append("Cc does not end with Alpha One, Beta J. Two: %s" % cc[-3:])
+    if len(addrs) != len(set(addrs)):
+        why.append("an address appears twice")
+    if first and addrs.count(first) != 1:
+        why.append("%s appears %d times" % (first, addrs.count(first)))
+    if why:
+        bad += 1
+        print("  %s: %s" % (f.split("/")[-1], "; ".join(why)))
+if len(files) < 2 or bad:
+    sys.exit(1)
+PY
+	# a line without a reason: refused, named, nothing written
+	printf 'Alpha One <alpha@example.org>\n' >"$tmp/recipients.txt"
+	mkdir -p "$tmp/rcpt-bad"
+	cp "$TOP/patches/0000-cover-letter.patch" "$tmp/rcpt-bad/"
+	if RECIPIENTS=$tmp/recipients.txt KSRC=$tree "$TOP/scripts/series.sh" export "$tmp/rcpt-bad" \
+		>"$tmp/rcpt.log" 2>&1; then
+		echo "  an entry without a reason was accepted" >&2
+		rc=1
+	elif ! grep -q "recipients.txt:1: .* has no reason" "$tmp/rcpt.log"; then
+		echo "  unclear error: $(cat "$tmp/rcpt.log")" >&2
+		rc=1
+	fi
+	[ "$(ls "$tmp/rcpt-bad")" = 0000-cover-letter.patch ] || rc=1
+	return $rc
+}
+
 t "checkpatch stage fails on a finding" checkpatch_catches
+t "export adds recipients.txt as Cc, once each, after get_maintainer.pl" recipients_cc
 t "tampered download rejected" tampered_deb
 t "base commit id is the pinned one" base_commit_pinned
 t "apply refuses a dirty tree" dirty_tree_refused

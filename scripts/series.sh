@@ -3,9 +3,12 @@
 #
 #   scripts/series.sh apply  [TREE]   base + patches/ as commits on branch
 #                                     $SERIES_BRANCH (default 'series')
-#   scripts/series.sh export [DIR]    commits base..HEAD of $KSRC -> patches/ (or DIR)
+#   scripts/series.sh export [DIR]    commits base..HEAD of $KSRC -> patches/ (or DIR),
+#                                     To:/Cc: from get_maintainer.pl, then
+#                                     Cc: from recipients.txt ($RECIPIENTS)
 #   scripts/series.sh status          what the tree has that patches/ lacks, and back
 #   scripts/series.sh list            the patch files, in order, one path a line
+#   scripts/series.sh recipients      the Cc: that recipients.txt adds, one a line
 #
 # apply refuses to run on a tree with uncommitted changes or with commits on
 # top of the base that are not in patches/ (export them first, or FORCE=1).
@@ -28,6 +31,8 @@
 
 PATCHES=$(realpath -m "${PATCHES:-$TOP/patches}")
 COVER=0000-cover-letter.patch
+# Extra Cc of every exported patch and the cover letter (see recipients())
+RECIPIENTS=$(realpath -m "${RECIPIENTS:-$TOP/recipients.txt}")
 
 # The patch files of $PATCHES/series, one absolute path a line, with
 # include/replace lines expanded (see above).
@@ -176,6 +181,50 @@ open(gen, "w").write(g)
 PY
 }
 
+# recipients: "Name <email>" of every entry of $RECIPIENTS, in file order,
+# each address once.  The file lists the people who reviewed or wrote
+# earlier postings of this work (get_maintainer.pl cannot know them), one
+# "Name <email>  # reason" a line; '#' lines and blank lines are skipped,
+# an entry without a reason or address is an error naming the line.
+recipients() {
+	[ -f "$RECIPIENTS" ] || return 0
+	python3 - "$RECIPIENTS" <<'PY'
+import re, sys
+path = sys.argv[1]
+seen = set()
+for n, line in enumerate(open(path, encoding="utf-8"), 1):
+    entry, hash_, reason = line.partition("#")
+    entry, reason = entry.strip(), reason.strip()
+    if not entry and (hash_ or not line.strip()):
+        continue
+    m = re.fullmatch(r'([^<>"@,]*?)\s*<([^<>\s@]+@[^<>\s@]+\.[^<>\s@]+)>', entry)
+    if not m or not m.group(1):
+        sys.exit("error: %s:%d: expected 'Name <email>  # reason', got '%s'"
+                 % (path, n, line.rstrip("\n")))
+    if not reason:
+        sys.exit("error: %s:%d: %s has no reason ('# why they get the series')"
+                 % (path, n, entry))
+    name, addr = m.group(1), m.group(2)
+    if addr.lower() in seen:
+        continue
+    seen.add(addr.lower())
+    # RFC 5322: a name with specials is quoted (as get_maintainer.pl does)
+    if re.search(r'[()<>\[\]:;@\\,."]', name):
+        name = '"%s"' % name
+    print("%s <%s>" % (name, addr))
+PY
+}
+
+# addr_key "Name <a@b>" | a@b: the address, lower case (to find duplicates).
+addr_key() {
+	local a=$1
+	if [[ $a == *"<"*">"* ]]; then
+		a=${a##*<}
+		a=${a%%>*}
+	fi
+	echo "${a,,}"
+}
+
 # get_maint TREE DIR OPTS...: addresses for the patches in DIR.
 get_maint() {
 	local t=$1 d=$2
@@ -208,11 +257,27 @@ patch with 'git format-patch -1 --zero-commit --no-signature <commit>' into $PAT
 				--zero-commit --no-signature --no-thread --subject-prefix=PATCH "$@" "$BASE_TAG..HEAD"
 		}
 		# Recipients come from the tree's get_maintainer.pl over the whole
-		# series: maintainers in To:, reviewers and lists in Cc:.
+		# series: maintainers in To:, reviewers and lists in Cc:; then
+		# the people of recipients.txt in Cc:, in the file's order, each
+		# one not already there (same address, any case).
+		local extra
+		extra=$(recipients)
 		fp
-		local rcpt=() addr
-		while read -r addr; do rcpt+=(--to="$addr"); done < <(get_maint "$t" "$tmp" --m --no-r --no-l)
-		while read -r addr; do rcpt+=(--cc="$addr"); done < <(get_maint "$t" "$tmp" --no-m --r --l)
+		local rcpt=() addr seen=" "
+		while read -r addr; do
+			rcpt+=(--to="$addr")
+			seen+="$(addr_key "$addr") "
+		done < <(get_maint "$t" "$tmp" --m --no-r --no-l)
+		while read -r addr; do
+			rcpt+=(--cc="$addr")
+			seen+="$(addr_key "$addr") "
+		done < <(get_maint "$t" "$tmp" --no-m --r --l)
+		while read -r addr; do
+			[ -n "$addr" ] || continue
+			case "$seen" in *" $(addr_key "$addr") "*) continue ;; esac
+			rcpt+=(--cc="$addr")
+			seen+="$(addr_key "$addr") "
+		done <<<"$extra"
 		rm -f "$tmp"/*.patch
 		fp "${rcpt[@]}"
 		fill_cover "$tmp/$COVER" "$PATCHES/$COVER"
@@ -253,8 +318,9 @@ cmd_status() {
 
 case "${1:-}" in
 list) series_paths ;;
+recipients) recipients ;;
 apply) shift; cmd_apply "$@" ;;
 export) shift; cmd_export "$@" ;;
 status) shift; cmd_status "$@" ;;
-*) die "usage: series.sh apply [TREE] | export [DIR] | status | list" ;;
+*) die "usage: series.sh apply [TREE] | export [DIR] | status | list | recipients" ;;
 esac
