@@ -471,6 +471,24 @@ def rename_subtest(lines, old, new):
             for x in lines]
 
 
+def dma_ratio(diags):
+    """The series/base ratio of the dma_map_benchmark map and unmap
+    latencies, from the "# bench:" lines of the boots labelled series and
+    base (None unless both are there)."""
+    got = {}
+    for d in diags:
+        m = re.match(r"(series|base): bench: dma_map_benchmark .*: "
+                     r"map ([0-9.]+) us .*unmap ([0-9.]+) us", d)
+        if m:
+            got[m.group(1)] = (float(m.group(2)), float(m.group(3)))
+    if len(got) < 2 or 0 in got["base"]:
+        return None
+    (sm, su), (bm, bu) = got["series"], got["base"]
+    return ("bench: dma_map_benchmark series/base: map %.2fx, unmap %.2fx "
+            "(series %.1f/%.1f us, base %.1f/%.1f us)"
+            % (sm / bm, su / bu, sm, su, bm, bu))
+
+
 def run_boot(opts, doc, b, variant, kernel, names, allow=None, append=""):
     """Boots once with the scenarios names; adds their results.  Returns
     the kernel log."""
@@ -661,6 +679,9 @@ def main():
     for d in docs:
         doc.diags += d.diags
         doc.results += d.results
+    ratio = dma_ratio(doc.diags)
+    if ratio:
+        doc.diags.append(ratio)
     doc.diags.append("total %.1f s (%d boot(s) at a time)"
                      % (time.monotonic() - t0, max(1, opts.jobs)))
     sys.exit(0 if doc.emit() else 1)
