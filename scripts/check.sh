@@ -4,10 +4,13 @@
 #
 # Stages (README.md lists what each proves): deps, base tree, series
 # applies, apply/export round trip, workspace self-tests, checkpatch
-# --strict per patch, bisect build (arm64, each commit), debug builds,
-# x86_64 builds, static analysis, mail, KUnit (kunit.py exec, arm64), the
-# 7.2 variant, QEMU and its base-kernel ATS test, QEMU scenarios.  A new
-# stage is one "stage NAME" block here and one line in README.md.
+# --strict per patch, bisect build (arm64 and x86_64, each commit), debug
+# builds, other configurations (no IOMMU, modules), static analysis, mail,
+# KUnit (kunit.py exec, arm64 and x86_64), the 7.2 variant, QEMU and its
+# base-kernel ATS test, QEMU scenarios.  A new stage is one "stage NAME"
+# block here and one line in README.md.  The figures the stages print
+# (KUnit's and the scenarios' measurements) are gathered at the end, and
+# kept in $BUILD/check-figures.txt for the cover letter.
 #
 # It works in its own worktree ($BUILD/check) of the base tree, so a
 # developer's work in $KSRC is never touched.  Builds there share ccache
@@ -21,6 +24,8 @@ LOGS=$BUILD/logs
 mkdir -p "$LOGS"
 : >"$RESULTS"
 T0=$(date +%s)
+# Everything printed also goes to the log the figures are gathered from
+exec > >(tee "$LOGS/check.log") 2>&1
 
 result() { # PASS|FAIL NAME [DETAIL]
 	printf '%s %s%s\n' "$1" "$2" "${3:+ ($3)}" >>"$RESULTS"
@@ -76,6 +81,10 @@ finish() {
 	local p f
 	p=$(grep -c '^PASS ' "$RESULTS" || true)
 	f=$(grep -c '^FAIL ' "$RESULTS" || true)
+	echo
+	echo "=== figures (measured, never asserted)"
+	grep -E '^ +(figure|# bench|bench):|^ +# [a-z_]+: .*(ratio|ms)' "$LOGS/check.log" |
+		sed 's/^ *//' | tee "$BUILD/check-figures.txt" || true
 	echo
 	echo "=== stage times"
 	cat "$BUILD/check-times.txt"
@@ -193,7 +202,9 @@ build_at() {
 	local name=$1 commit=$2 tree=${TREE:-$CHECK} out stamp key
 	out=$tree/.out-$name
 	stamp=$out/.built-commit
-	key="$commit $(cat "$TOP"/configs/*.config "$TOP"/configs/kunit/.kunitconfig | sha256sum | cut -c1-16)"
+	# Only NAME's own fragments: a new or changed fragment of another
+	# build does not throw this one's stamps away.
+	key="$commit $("$TOP/scripts/kbuild.sh" --frags "$name" | xargs cat | sha256sum | cut -c1-16)"
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
 		return 0
 	fi
@@ -204,28 +215,36 @@ build_at() {
 	echo "$key" >"$stamp"
 }
 
-stage bisect-arm64
+# Every patch builds for arm64 and x86_64 (each in its own incremental
+# output directory; one checkout per commit serves both).
+stage bisect
 mkdir -p "$BUILD/images"
 commits=$(git -C "$CHECK" rev-list --reverse "$BASE_TAG..check")
 head_commit=$(git -C "$CHECK" rev-parse check)
 # The base builds first: the QEMU scenarios compare against it.
-if logged build-arm64-base.log build_at arm64 "$(git -C "$CHECK" rev-parse "$BASE_TAG")"; then
-	result PASS "arm64 build: base"
+for name in arm64 x86_64; do
+	if logged "build-$name-base.log" build_at $name "$(git -C "$CHECK" rev-parse "$BASE_TAG")"; then
+		result PASS "$name build: base"
+	else
+		result FAIL "$name build: base"
+	fi
+done
+if [ -f "$CHECK/.out-arm64/arch/arm64/boot/Image" ]; then
 	mkdir -p "$BUILD/images/base"
 	cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/base/Image"
-else
-	result FAIL "arm64 build: base"
 fi
 i=0
 for c in $commits; do
 	i=$((i + 1))
 	subj=$(git -C "$CHECK" log -1 --format=%s "$c")
-	t=$(date +%s)
-	if logged "build-arm64-$i.log" build_at arm64 "$c"; then
-		result PASS "arm64 build: patch $i: $subj" "$(($(date +%s) - t))s"
-	else
-		result FAIL "arm64 build: patch $i: $subj"
-	fi
+	for name in arm64 x86_64; do
+		t=$(date +%s)
+		if logged "build-$name-$i.log" build_at $name "$c"; then
+			result PASS "$name build: patch $i: $subj" "$(($(date +%s) - t))s"
+		else
+			result FAIL "$name build: patch $i: $subj"
+		fi
+	done
 done
 if [ -f "$CHECK/.out-arm64/.built-commit" ] && [ "$(cut -d' ' -f1 "$CHECK/.out-arm64/.built-commit")" = "$head_commit" ]; then
 	mkdir -p "$BUILD/images/series"
@@ -248,8 +267,12 @@ for which in base series; do
 	fi
 done
 
-stage build-x86_64
-for name in x86_64 x86_64-noiommu; do
+# The whole series in the other configurations: x86_64 without any IOMMU
+# support (the stubs), and arm64 with ARM_SMMU_V3 and the KUnit suites as
+# modules (exports for KUnit, module unload paths).  The x86_64 build of
+# the series is the last one of the bisect stage.
+stage build-more
+for name in x86_64 x86_64-noiommu arm64-modules; do
 	t=$(date +%s)
 	if logged "build-$name.log" build_at "$name" "$head_commit"; then
 		result PASS "$name build: full series" "$(($(date +%s) - t))s"
@@ -290,6 +313,13 @@ if [ "$(cut -d' ' -f1 "$CHECK/.out-arm64-debug/.built-commit" 2>/dev/null)" = "$
 	exec_kunit "$CHECK" "$CHECK/.out-arm64-debug" "$TOP/configs/kunit/.kunitconfig" kunit
 else
 	result FAIL "kunit: no debug build of the series to run the suites in"
+fi
+# The core suite on x86_64, in the x86_64 kernel of the series (VT-d,
+# ACPI): the software PCI bus must work with x86's PCI code too.
+if [ "$(cut -d' ' -f1 "$CHECK/.out-x86_64/.built-commit" 2>/dev/null)" = "$head_commit" ]; then
+	exec_kunit "$CHECK" "$CHECK/.out-x86_64" "$TOP/configs/kunit/x86_64.kunitconfig" kunit-x86_64 x86_64
+else
+	result FAIL "kunit-x86_64: no x86_64 build of the series to run the suites in"
 fi
 
 # --- the distro kernel ----------------------------------------------------------

@@ -8,8 +8,12 @@
 #   arm64-debug  arm64.config + arm64-debug.config   -> Image
 #   arm64-kunit  arm64.config + kunit/.kunitconfig   -> Image (the test
 #                kernel with the KUnit suites, run by kunit.py exec)
-#   x86_64       x86_64.config                       -> bzImage
+#   arm64-modules arm64.config + arm64-modules.config -> Image + modules
+#                (ARM_SMMU_V3 and the KUnit suites as modules)
+#   x86_64       x86_64.config                       -> bzImage (with the
+#                core KUnit suite, run by kunit.py exec)
 #   x86_64-noiommu x86_64-noiommu.config             -> bzImage
+#   scripts/kbuild.sh --frags NAME   prints NAME's fragment paths and exits
 # The .config is made with the tree's merge_config.sh over allnoconfig and
 # only replaced when it changes, so re-runs are incremental.  Output goes to
 # $KSRC/.out-NAME unless KOUT is set: a direct subdirectory of the source
@@ -19,16 +23,26 @@
 # (never two kernel builds at once on this machine).
 . "$(dirname "$0")/lib.sh"
 
-name=${1:?usage: kbuild.sh NAME [make args...]}
+frags_only=
+if [ "${1:-}" = --frags ]; then
+	frags_only=1
+	shift
+fi
+name=${1:?usage: kbuild.sh [--frags] NAME [make args...]}
 shift
 case "$name" in
 arm64) arch=arm64 frags="arm64.config" target=Image ;;
 arm64-debug) arch=arm64 frags="arm64.config arm64-debug.config" target=Image ;;
 arm64-kunit) arch=arm64 frags="arm64.config kunit/.kunitconfig" target=Image ;;
+arm64-modules) arch=arm64 frags="arm64.config arm64-modules.config" target="Image modules" ;;
 x86_64) arch=x86_64 frags="x86_64.config" target=bzImage ;;
 x86_64-noiommu) arch=x86_64 frags="x86_64-noiommu.config" target=bzImage ;;
 *) die "unknown build '$name'" ;;
 esac
+if [ -n "$frags_only" ]; then
+	for f in $frags; do echo "$TOP/configs/$f"; done
+	exit 0
+fi
 case "$arch" in
 arm64) cross=aarch64-linux-gnu- ;;
 x86_64) cross= ;;
@@ -91,7 +105,8 @@ configure() {
 with_lock_body() {
 	configure
 	if [ $# -eq 0 ]; then
-		kmake "$target"
+		# shellcheck disable=SC2086 # "Image modules": two targets
+		kmake $target
 	else
 		kmake "$@"
 	fi

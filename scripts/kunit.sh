@@ -70,15 +70,17 @@ parse_ktap() {
 	json_results "$tag" "$json"
 }
 
-# The workspace's arm64 kernels have only the GICv3 driver and boot the
-# plain Image: kunit.py gets a QEMU description that says so.  Configured
-# over allnoconfig, they do not run the suites at boot unless told
-# (kunit.autorun defaults to off there; the debug boots run them from
-# debugfs), so kunit.py exec asks for it.
-KUNIT_QEMU_CONFIG=$TOP/configs/kunit/qemu-arm64.py
-
+# exec_kunit TREE OUT KUNITCONFIG TAG [ARCH]: run the suites of KUNITCONFIG
+# in the kernel built in OUT (ARCH arm64 by default, or x86_64), after
+# checking with kunit.py's parser that the kernel has that configuration.
 exec_kunit() {
-	local tree=$1 out=$2 kconf=$3 tag=$4 json=$LOGS/$4.json log=$LOGS/$4.log
+	local tree=$1 out=$2 kconf=$3 tag=$4 arch=${5:-arm64} json=$LOGS/$4.json log=$LOGS/$4.log
+	# The workspace's kernels are configured over allnoconfig: the arm64
+	# ones have only the GICv3 driver and boot the plain Image, so kunit.py
+	# gets QEMU descriptions that say so (configs/kunit/qemu-*.py).  They do
+	# not run the suites at boot unless told (kunit.autorun defaults to off
+	# there; the debug boots run them from debugfs), so kunit.py exec asks.
+	local qconf=$TOP/configs/kunit/qemu-$arch.py
 	rm -f "$json"
 	if ! python3 - "$tree/tools/testing/kunit" "$kconf" "$out/.config" >"$log" 2>&1 <<'PY'
 import sys
@@ -102,7 +104,7 @@ PY
 		return
 	fi
 	if ! (cd "$tree" && python3 tools/testing/kunit/kunit.py exec \
-		--build_dir="$out" --kunitconfig="$kconf" --qemu_config="$KUNIT_QEMU_CONFIG" \
+		--build_dir="$out" --kunitconfig="$kconf" --qemu_config="$qconf" \
 		--kernel_args=kunit.autorun=1 \
 		--timeout=600 --json="$json") >>"$log" 2>&1; then
 		grep -E 'FAILED|not ok|ERROR|[Ee]rror:' "$log" | head -n 20 | sed 's/^/    | /' || true
@@ -119,7 +121,10 @@ PY
 kunit_figures() {
 	local raw=$1
 	[ -f "$raw" ] || return 0
+	# The console log has printk times: dropped, so that the same figure
+	# printed by each polling mode of a case shows once
 	grep -E '# [a-z0-9_]+: (ATC attribution|failures reported|no verdict|[0-9]+ errors raced)' "$raw" |
-		sed -e 's/^ *# /  figure: /' | sort -u || true
-	grep -E '^ *ok [0-9]+ .* # SKIP' "$raw" | sed 's/^ */  skipped: /' || true
+		sed -E -e 's/^\[ *[0-9.]+\] *//' -e 's/^ *# /  figure: /' | sort -u || true
+	grep -E '^(\[ *[0-9.]+\])? *ok [0-9]+ .* # SKIP' "$raw" |
+		sed -E -e 's/^\[ *[0-9.]+\] *//' -e 's/^ */  skipped: /' || true
 }

@@ -252,9 +252,13 @@ patch with 'git format-patch -1 --zero-commit --no-signature <commit>' into $PAT
 	if [ "$count" -gt 0 ]; then
 		# The user's and the system's git configuration stay out of the
 		# exported bytes (diff.noprefix, diff.algorithm, format.* ...).
+		# The subject prefix ("PATCH", "PATCH v2", "RFC PATCH" ...) is the
+		# one of the kept cover letter: bump the version there.
+		local prefix
+		prefix=$(sed -n 's/^Subject: \[\(.*\) [0-9]*\/[0-9]*\].*/\1/p' "$PATCHES/$COVER" | head -n 1)
 		fp() {
 			GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git_det -C "$t" format-patch -q -o "$tmp" --cover-letter --base="$BASE_TAG" \
-				--zero-commit --no-signature --no-thread --subject-prefix=PATCH "$@" "$BASE_TAG..HEAD"
+				--zero-commit --no-signature --no-thread --subject-prefix="${prefix:-PATCH}" "$@" "$BASE_TAG..HEAD"
 		}
 		# Recipients come from the tree's get_maintainer.pl over the whole
 		# series: maintainers in To:, reviewers and lists in Cc:; then
