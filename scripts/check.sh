@@ -83,7 +83,7 @@ finish() {
 	f=$(grep -c '^FAIL ' "$RESULTS" || true)
 	echo
 	echo "=== figures (measured, never asserted)"
-	grep -E '^ +figure: |^ +# [^ ]+: bench: ' "$LOGS/check.log" |
+	grep -E '^ +figure: |^ +# ([^ ]+: )?bench: ' "$LOGS/check.log" |
 		sed 's/^ *//' | tee "$BUILD/check-figures.txt" || true
 	echo
 	echo "=== stage times"
