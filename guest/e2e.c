@@ -296,6 +296,11 @@ long disarm(struct guest *g)
 
 void bgio_start(struct bgio *b, int i)
 {
+	bgio_start_disk(b, devs[i].disk);
+}
+
+void bgio_start_disk(struct bgio *b, const struct blk_disk *d)
+{
 	b->stat = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	b->pid = -1;
@@ -308,7 +313,7 @@ void bgio_start(struct bgio *b, int i)
 	if (b->pid)
 		return;
 	for (unsigned int seed = 1000; !b->stat[2]; seed++) {
-		if (blk_rw_verify(devs[i].disk, seed, 256 << 10, IO_CHUNK))
+		if (blk_rw_verify(d, seed, 256 << 10, IO_CHUNK))
 			b->stat[1]++;
 		b->stat[0]++;
 	}
@@ -430,21 +435,6 @@ bool stuck_after_reset(struct guest *g, int i, bool on)
 	return host_ok(g, reply, sizeof(reply), "stuck-after-reset", ret);
 }
 
-static bool cfg_pwrite(int i, unsigned int off, const void *buf, size_t len)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf(i));
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = pwrite(fd, buf, len, off);
-	close(fd);
-	return n == (ssize_t)len;
-}
-
 /*
  * Writes back the BARs and then the command register of a config header
  * read before the function lost it (a reset the kernel did not restore).
@@ -453,8 +443,371 @@ bool restore_header(int i, const unsigned char hdr[64])
 {
 	enum { COMMAND = 0x04, BAR0 = 0x10, BARS_END = 0x28 };
 
-	return cfg_pwrite(i, BAR0, hdr + BAR0, BARS_END - BAR0) &&
-	       cfg_pwrite(i, COMMAND, hdr + COMMAND, 2);
+	return !pci_cfg_write(bdf(i), BAR0, hdr + BAR0, BARS_END - BAR0) &&
+	       !pci_cfg_write(bdf(i), COMMAND, hdr + COMMAND, 2);
+}
+
+/* ---- PCIe error recovery ----------------------------------------------- */
+
+/* The disk with serial number @serial, virtio-blk or NVMe */
+static bool find_disk(const char *serial, struct blk_disk *out)
+{
+	static const char *const prefixes[] = { "vd", "nvme" };
+	static const char *const attrs[] = { "serial", "device/serial" };
+	struct blk_disk disks[BLK_MAX_DISKS];
+	char path[PATH_MAX], s[64];
+	int n;
+
+	for (size_t p = 0; p < ARRAY_SIZE(prefixes); p++) {
+		n = blk_scan(disks, BLK_MAX_DISKS, prefixes[p]);
+		for (int d = 0; d < n; d++) {
+			for (size_t a = 0; a < ARRAY_SIZE(attrs); a++) {
+				snprintf(path, sizeof(path), "/sys/block/%s/%s",
+					 disks[d].name, attrs[a]);
+				if (read_file(path, s, sizeof(s)) < 0)
+					continue;
+				/* NVMe pads its serial number with blanks */
+				s[strcspn(s, " ")] = '\0';
+				if (strcmp(s, serial))
+					continue;
+				*out = disks[d];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+bool fn_find(struct fn *f, int timeout_ms)
+{
+	long long t0 = now_ms();
+
+	for (;;) {
+		if (find_disk(f->serial, &f->disk) && f->disk.pci_bdf[0] &&
+		    !pci_get(&f->pci, f->disk.pci_bdf) && f->pci.driver[0] &&
+		    !pci_parent(f->pci.bdf, f->port, sizeof(f->port)))
+			return true;
+		if (now_ms() - t0 > timeout_ms)
+			return false;
+		msleep(20);
+	}
+}
+
+bool fn_io(struct guest *g, struct fn *f, unsigned int seed, long bytes)
+{
+	int ret = blk_rw_verify(&f->disk, seed, bytes, IO_CHUNK);
+
+	if (ret)
+		ktap_diag(&g->ktap, "%s (%s): I/O failed: %s", f->serial,
+			  f->disk.name, strerror(-ret));
+	return !ret;
+}
+
+bool fn_ats_on(struct fn *f)
+{
+	return pci_present(f->pci.bdf) && pci_ats_enabled(&f->pci);
+}
+
+long long fn_wait_ats(struct fn *f, int timeout_ms)
+{
+	long long t0 = now_ms();
+
+	while (!fn_ats_on(f)) {
+		if (now_ms() - t0 > timeout_ms)
+			return -1;
+		msleep(2);
+	}
+	return now_ms() - t0;
+}
+
+bool fn_quarantined(struct fn *f)
+{
+	char st[32];
+	const char *s = quarantine_state(f->pci.bdf, st, sizeof(st));
+
+	return s && *s;
+}
+
+bool fn_save(struct fn *f)
+{
+	snprintf(f->drv, sizeof(f->drv), "%s", f->pci.driver);
+	return f->drv[0] && !pci_cfg_read(&f->pci, 0, f->cfg, sizeof(f->cfg));
+}
+
+/* BARs, PCIe Device, Link and Device 2 Control, then Command */
+static bool fn_restore_config(struct fn *f)
+{
+	enum { COMMAND = 0x04, BAR0 = 0x10, BARS_END = 0x28,
+	       CAP_ID_EXP = 0x10, DEVCTL = 0x08, LNKCTL = 0x10,
+	       DEVCTL2 = 0x28 };
+	unsigned int exp = pci_find_cap(&f->pci, CAP_ID_EXP);
+	const char *b = f->pci.bdf;
+
+	return exp && exp + DEVCTL2 + 2 <= sizeof(f->cfg) &&
+	       !pci_cfg_write(b, BAR0, f->cfg + BAR0, BARS_END - BAR0) &&
+	       !pci_cfg_write(b, exp + DEVCTL, f->cfg + exp + DEVCTL, 2) &&
+	       !pci_cfg_write(b, exp + LNKCTL, f->cfg + exp + LNKCTL, 2) &&
+	       !pci_cfg_write(b, exp + DEVCTL2, f->cfg + exp + DEVCTL2, 2) &&
+	       !pci_cfg_write(b, COMMAND, f->cfg + COMMAND, 2);
+}
+
+static bool fn_restore_bind_driver(struct guest *g, struct fn *f,
+				   bool unbind, bool reset)
+{
+	char path[PATH_MAX];
+	int ret = 0;
+
+	if (!fn_restore_config(f)) {
+		ktap_diag(&g->ktap, "%s: config space not written back",
+			  f->pci.bdf);
+		return false;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset",
+		 f->pci.bdf);
+	if (reset && (ret = write_file(path, "1"))) {
+		ktap_diag(&g->ktap, "%s: reset: %s", f->pci.bdf,
+			  strerror(-ret));
+		return false;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", f->drv);
+	if (unbind)
+		ret = write_file(path, f->pci.bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", f->drv);
+	ret = ret ?: write_file(path, f->pci.bdf);
+	if (ret) {
+		ktap_diag(&g->ktap, "%s: binding %s: %s", f->pci.bdf, f->drv,
+			  strerror(-ret));
+		return false;
+	}
+	return fn_find(f, 20000);
+}
+
+bool fn_restore_rebind(struct guest *g, struct fn *f)
+{
+	return fn_restore_bind_driver(g, f, true, false);
+}
+
+bool fn_restore_bind(struct guest *g, struct fn *f)
+{
+	return fn_restore_bind_driver(g, f, false, false);
+}
+
+bool fn_restore_reset_rebind(struct guest *g, struct fn *f)
+{
+	return fn_restore_bind_driver(g, f, true, true);
+}
+
+long long logwatch_wait(struct logwatch *w, const char *a, const char *b,
+			int timeout_ms)
+{
+	long long t0 = now_ms();
+
+	while (logwatch_count(w, a, b) <= 0) {
+		if (now_ms() - t0 > timeout_ms)
+			return -1;
+		msleep(5);
+	}
+	return now_ms() - t0;
+}
+
+const char *logwatch_line(struct logwatch *w, const char *a, const char *b,
+			  char *buf, size_t size)
+{
+	char *line, *end;
+
+	buf[0] = '\0';
+	if (w->fd >= 0)
+		logwatch_read(w);
+	for (line = w->buf; *line; line = end + 1) {
+		end = strchr(line, '\n');
+		*end = '\0';
+		if (strstr(line, a) && (!b || strstr(line, b))) {
+			snprintf(buf, size, "%s", line);
+			*end = '\n';
+			break;
+		}
+		*end = '\n';
+	}
+	return buf;
+}
+
+long long klog_us(const char *a, const char *b, long long after)
+{
+	char rec[8192], *msg, *nl;
+	unsigned long long us;
+	long long found = -1;
+	ssize_t n;
+	int fd;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		msg = strchr(rec, ';');
+		if (!msg || sscanf(rec, "%*u,%*u,%llu", &us) != 1)
+			continue;
+		msg++;
+		nl = strchr(msg, '\n');
+		if (nl)
+			*nl = '\0';
+		if ((long long)us < after || !strstr(msg, a) ||
+		    (b && !strstr(msg, b)))
+			continue;
+		found = (long long)us;
+		if (after >= 0)
+			break;
+	}
+	close(fd);
+	return found;
+}
+
+static long long inject_us = -1;
+
+bool inject_error(struct guest *g, const char *qdev, const char *err,
+		  unsigned long long watch_addr, unsigned int watch_mask,
+		  bool arm)
+{
+	char reply[256];
+	int ret;
+
+	/* A newline ends the record: readers see it at once */
+	kmsg_note("inject %s %s\n", qdev, err);
+	snprintf(reply, sizeof(reply), "guest: inject %s %s", qdev, err);
+	inject_us = klog_us(reply, NULL, -1);
+	if (watch_addr)
+		ret = host_request(reply, sizeof(reply), 30000,
+				   "inject-error %s %s 0x%llx 0x%x%s", qdev, err,
+				   watch_addr, watch_mask, arm ? " arm" : "");
+	else
+		ret = host_request(reply, sizeof(reply), 30000,
+				   "inject-error %s %s", qdev, err);
+	return host_ok(g, reply, sizeof(reply), "inject-error", ret);
+}
+
+unsigned long long dpc_status_addr(const char *port)
+{
+	enum { PCI_EXT_CAP_ID_DPC = 0x1d, DPC_STATUS = 0x08 };
+	struct pci_dev p;
+	unsigned int dpc;
+
+	if (pci_get(&p, port))
+		return 0;
+	dpc = pci_find_ext_cap(&p, PCI_EXT_CAP_ID_DPC);
+	return dpc ? pci_ecam_addr(port, dpc + DPC_STATUS) : 0;
+}
+
+bool aer_clear(const char *dev_bdf)
+{
+	enum { PCI_EXT_CAP_ID_ERR = 0x01, UNCOR_STATUS = 0x04,
+	       COR_STATUS = 0x10 };
+	static const unsigned char ones[4] = { 0xff, 0xff, 0xff, 0xff };
+	struct pci_dev dev;
+	unsigned int aer;
+
+	if (pci_get(&dev, dev_bdf))
+		return false;
+	aer = pci_find_ext_cap(&dev, PCI_EXT_CAP_ID_ERR);
+	return aer && !pci_cfg_write(dev_bdf, aer + UNCOR_STATUS, ones, 4) &&
+	       !pci_cfg_write(dev_bdf, aer + COR_STATUS, ones, 4);
+}
+
+bool err_reporting_on(const char *dev_bdf)
+{
+	enum { COMMAND = 0x04, CMD_SERR = 0x0100, CAP_ID_EXP = 0x10,
+	       DEVCTL = 0x08, DEVCTL_NFERE = 0x0002, DEVCTL_FERE = 0x0004 };
+	struct pci_dev dev;
+	unsigned int exp;
+	uint16_t v;
+
+	if (pci_get(&dev, dev_bdf) || !(exp = pci_find_cap(&dev, CAP_ID_EXP)) ||
+	    pci_cfg_read16(&dev, exp + DEVCTL, &v))
+		return false;
+	v |= DEVCTL_NFERE | DEVCTL_FERE;
+	if (pci_cfg_write(dev_bdf, exp + DEVCTL, &v, 2) ||
+	    pci_cfg_read16(&dev, COMMAND, &v))
+		return false;
+	v |= CMD_SERR;
+	return !pci_cfg_write(dev_bdf, COMMAND, &v, 2);
+}
+
+long long recovery_ms(const char *port)
+{
+	long long t1;
+
+	if (inject_us < 0)
+		return -1;
+	t1 = klog_us(RECOVERY_MSG, port, inject_us);
+	return t1 < 0 ? -1 : (t1 - inject_us) / 1000;
+}
+
+bool base_kernel(struct guest *g)
+{
+	char buf[16];
+
+	return !strcmp(guest_param(g, "kernel", "series", buf, sizeof(buf)),
+		       "base");
+}
+
+bool bridge_save(struct bridge_cfg *b, const char *dev_bdf)
+{
+	struct pci_dev dev = { 0 };
+
+	snprintf(b->bdf, sizeof(b->bdf), "%s", dev_bdf);
+	snprintf(dev.bdf, sizeof(dev.bdf), "%s", dev_bdf);
+	return !pci_cfg_read(&dev, 0, b->cfg, sizeof(b->cfg)) &&
+	       (b->cfg[0x0e] & 0x7f) == 1;
+}
+
+static bool put(const struct bridge_cfg *b, unsigned int off, unsigned int len)
+{
+	return !pci_cfg_write(b->bdf, off, b->cfg + off, len);
+}
+
+static unsigned int cfg16(const struct bridge_cfg *b, unsigned int off)
+{
+	return b->cfg[off] | b->cfg[off + 1] << 8;
+}
+
+bool bridge_restore(const struct bridge_cfg *b)
+{
+	enum {
+		COMMAND = 0x04, BUSES = 0x18, IO_BASE = 0x1c, MEM_BASE = 0x20,
+		IO_UPPER = 0x30, CAP_PTR = 0x34, INT_LINE = 0x3c,
+		BRIDGE_CTL = 0x3e, CAP_MSI = 0x05, CAP_EXP = 0x10,
+		CAP_MSIX = 0x11,
+	};
+	/* Bus numbers first: nothing below is reachable without them */
+	bool ok = put(b, BUSES, 4) && put(b, IO_BASE, 2) &&
+		  put(b, MEM_BASE, 16) && put(b, IO_UPPER, 4) &&
+		  put(b, INT_LINE, 1) && put(b, BRIDGE_CTL, 2);
+	unsigned int pos = b->cfg[CAP_PTR] & 0xfc, loops = 0;
+
+	while (ok && pos >= 0x40 && pos < sizeof(b->cfg) - 0x30 &&
+	       loops++ < 48) {
+		unsigned int id = b->cfg[pos], flags = cfg16(b, pos + 2);
+
+		if (id == CAP_EXP) {
+			/* Device, Link, Device 2 Control */
+			ok = put(b, pos + 0x08, 2) && put(b, pos + 0x10, 2) &&
+			     put(b, pos + 0x28, 2);
+		} else if (id == CAP_MSI) {
+			bool is64 = flags & 0x80;
+
+			/* Address and data, then Message Control */
+			ok = put(b, pos + 4, is64 ? 10 : 6) &&
+			     put(b, pos + 2, 2);
+		} else if (id == CAP_MSIX) {
+			ok = put(b, pos + 2, 2);
+		}
+		pos = b->cfg[pos + 1] & 0xfc;
+	}
+	return ok && put(b, COMMAND, 2);
 }
 
 /* ---- kmemleak ---------------------------------------------------------- */

@@ -143,6 +143,119 @@ bool recover(struct guest *g, int i);
  */
 bool restore_header(int i, const unsigned char hdr[64]);
 
+/* ---- PCIe error recovery ---- */
+
+/*
+ * The error recovery scenarios (scenario-dpc.c, scenario-dpc-atc.c,
+ * scenario-switch-*.c, scenario-noiommu.c) run on machines of their own
+ * (scripts/scenarios.py, "recovery" and "noiommu"): a function is found by
+ * its disk's serial number, virtio-blk or NVMe, wherever it sits.
+ */
+#define RECOVERY_MSG	"device recovery"
+#define RECOVERY_OK	"device recovery successful"
+#define RECOVERY_FAILED	"device recovery failed"
+#define NO_HANDLER_MSG	"can't recover (no error_detected callback)"
+#define DMA_BLOCKED_MSG	"reset failed, DMA stays blocked"
+#define NOT_READY_MSG	"not ready"
+#define CMD_SYNC_MSG	"CMD_SYNC timeout"
+
+struct fn {
+	const char *serial;
+	const char *qdev;		/* QEMU id, for pcie_aer_inject_error */
+	struct pci_dev pci;
+	struct blk_disk disk;
+	char port[16];			/* the bridge above it */
+	char drv[32];
+	unsigned char cfg[256];		/* config space, see fn_save() */
+};
+
+/* Finds the function and its disk, bound to its driver; false on timeout */
+bool fn_find(struct fn *f, int timeout_ms);
+bool fn_io(struct guest *g, struct fn *f, unsigned int seed, long bytes);
+/* ATS enabled, read from a function that answers */
+bool fn_ats_on(struct fn *f);
+long long fn_wait_ats(struct fn *f, int timeout_ms);
+/* Listed in the SMMUv3's debugfs ats_quarantine (never on the base kernel) */
+bool fn_quarantined(struct fn *f);
+/* Saves the config space and the driver's name */
+bool fn_save(struct fn *f);
+/*
+ * What a driver's slot_reset() would have done after a link reset that
+ * wiped the function's config space (BARs, PCIe Device and Link Control,
+ * command register back), then the driver unbound and bound again; true
+ * once its disk is back.
+ */
+bool fn_restore_rebind(struct guest *g, struct fn *f);
+/* The same for a function left unbound: header back, its driver bound */
+bool fn_restore_bind(struct guest *g, struct fn *f);
+/*
+ * The same with a function reset through sysfs between the restore and
+ * the rebind: a reset that succeeds lifts what a failed one left (DMA
+ * blocked, ATS quarantined)
+ */
+bool fn_restore_reset_rebind(struct guest *g, struct fn *f);
+
+void bgio_start_disk(struct bgio *b, const struct blk_disk *d);
+
+/* Polls the watch until a message with @a (and @b) is logged; ms or -1 */
+long long logwatch_wait(struct logwatch *w, const char *a, const char *b,
+			int timeout_ms);
+/* The first message so far with @a (and @b) into @buf, "" if none */
+const char *logwatch_line(struct logwatch *w, const char *a, const char *b,
+			  char *buf, size_t size);
+/*
+ * Kernel time (us) of the last message in the log with @a (and @b), or with
+ * @after >= 0 of the first one logged at or after that time; -1 if none
+ */
+long long klog_us(const char *a, const char *b, long long after);
+
+/*
+ * pcie_aer_inject_error @qdev @err through the host, after a mark in the
+ * kernel log ("guest: inject <qdev> <err>") that recovery_ms() measures
+ * from.  With @watch_addr, the host watches the 16-bit register there
+ * until @watch_mask is clear again (e.g. DPC Trigger Status: the kernel
+ * released the containment), and with @arm it arms the ATC invalidation
+ * timeout for @qdev right after the injection and disarms it then.
+ */
+bool inject_error(struct guest *g, const char *qdev, const char *err,
+		  unsigned long long watch_addr, unsigned int watch_mask,
+		  bool arm);
+#define DPC_TRIGGER	0x0001		/* DPC Status: Trigger Status */
+/* Guest physical address of a port's DPC Status register, 0 if none */
+unsigned long long dpc_status_addr(const char *port);
+/*
+ * Clears the function's AER error status, sticky across resets: QEMU does
+ * not report an error again while its status bit is still set, and a
+ * recovery that failed leaves it set.
+ */
+bool aer_clear(const char *dev_bdf);
+/*
+ * Lets a function without an AER capability (QEMU's nvme) report errors:
+ * Device Control FERE|NFERE and Command SERR#, which Linux sets only on
+ * functions with AER and QEMU needs before it sends ERR_FATAL for them.
+ */
+bool err_reporting_on(const char *dev_bdf);
+/*
+ * Kernel time from the mark of the last inject_error() to the end of the
+ * recovery that @port logged after it ("device recovery ..."), ms or -1
+ */
+long long recovery_ms(const char *port);
+/* The guest was booted on the unpatched kernel (guest.kernel=base) */
+bool base_kernel(struct guest *g);
+
+/*
+ * A bridge's configuration, saved to be put back after a link reset above
+ * it wiped it and error recovery did not restore it: bus numbers,
+ * windows, bridge control, PCIe and MSI control, command register.
+ */
+struct bridge_cfg {
+	char bdf[16];
+	unsigned char cfg[256];
+};
+
+bool bridge_save(struct bridge_cfg *b, const char *dev_bdf);
+bool bridge_restore(const struct bridge_cfg *b);
+
 /* ---- kmemleak ---- */
 
 /* Forgets what kmemleak knows so far; false if the kernel has no kmemleak */

@@ -39,6 +39,12 @@
 	X(kunit_twice)							\
 	X(soak)								\
 	X(unplug)							\
+	X(dpc)								\
+	X(dpc_atc)							\
+	X(dpc_twice)							\
+	X(switch_endpoint)						\
+	X(switch_upstream)						\
+	X(noiommu)							\
 	X(demo)
 
 #define DECLARE(n) extern const struct scenario scenario_##n;

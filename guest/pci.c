@@ -149,3 +149,127 @@ bool pci_ats_enabled(const struct pci_dev *dev)
 
 	return !pci_ats_ctrl(dev, &ctrl) && (ctrl & PCI_ATS_CTRL_ENABLE);
 }
+
+uint8_t pci_find_cap(const struct pci_dev *dev, uint8_t id)
+{
+	uint8_t pos, b[2];
+	int loops = 0;
+
+	if (pci_cfg_read(dev, 0x34, &pos, 1))
+		return 0;
+	while ((pos &= 0xfc) >= 0x40 && loops++ < 48) {
+		if (pci_cfg_read(dev, pos, b, 2) || b[0] == 0xff)
+			return 0;
+		if (b[0] == id)
+			return pos;
+		pos = b[1];
+	}
+	return 0;
+}
+
+int pci_get(struct pci_dev *dev, const char *bdf)
+{
+	char path[PATH_MAX];
+
+	if (strlen(bdf) >= sizeof(dev->bdf))
+		return -EINVAL;
+	snprintf(path, sizeof(path), SYS_PCI "/%s", bdf);
+	if (access(path, F_OK))
+		return -errno;
+	pci_read_dev(dev, bdf);
+	return 0;
+}
+
+int pci_parent(const char *bdf, char *buf, size_t size)
+{
+	char path[PATH_MAX], real[PATH_MAX], *slash;
+	unsigned int dom, bus, dev, fn;
+
+	snprintf(path, sizeof(path), SYS_PCI "/%s", bdf);
+	if (!realpath(path, real))
+		return -errno;
+	slash = strrchr(real, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	slash = strrchr(real, '/');
+	if (!slash || strlen(slash + 1) != 12 ||
+	    sscanf(slash + 1, "%4x:%2x:%2x.%1x", &dom, &bus, &dev, &fn) != 4)
+		return -ENOENT;
+	if (strlen(slash + 1) >= size)
+		return -ENAMETOOLONG;
+	strcpy(buf, slash + 1);
+	return 0;
+}
+
+int pci_cfg_write(const char *bdf, unsigned int off, const void *buf,
+		  unsigned int len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), SYS_PCI "/%s/config", bdf);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pwrite(fd, buf, len, off);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	return n == len ? 0 : -EIO;
+}
+
+unsigned int pci_bridge_buses(const char *bdf)
+{
+	struct pci_dev dev = { 0 };
+	uint8_t b[3] = { 0 };
+
+	snprintf(dev.bdf, sizeof(dev.bdf), "%s", bdf);
+	pci_cfg_read(&dev, 0x18, b, sizeof(b));
+	return b[0] | b[1] << 8 | b[2] << 16;
+}
+
+bool pci_present(const char *bdf)
+{
+	struct pci_dev dev = { 0 };
+	uint16_t vendor;
+
+	snprintf(dev.bdf, sizeof(dev.bdf), "%s", bdf);
+	return !pci_cfg_read16(&dev, 0, &vendor) && vendor != 0xffff;
+}
+
+unsigned long long pci_ecam_addr(const char *bdf, unsigned int off)
+{
+	unsigned long long start = 0, end;
+	unsigned int dom, bus, dev, fn, b0 = 0;
+	char line[256], *p;
+	FILE *f;
+
+	if (sscanf(bdf, "%4x:%2x:%2x.%1x", &dom, &bus, &dev, &fn) != 4)
+		return 0;
+	f = fopen("/proc/iomem", "re");
+	if (!f)
+		return 0;
+	/*
+	 * "4010000000-401fffffff : PCI ECAM": the window of the host bridge
+	 * of domain 0, from its first bus (0 on QEMU's virt board) on
+	 */
+	while (fgets(line, sizeof(line), f)) {
+		p = strstr(line, "PCI ECAM");
+		if (!p || sscanf(line, " %llx-%llx", &start, &end) != 2) {
+			start = 0;
+			continue;
+		}
+		if ((unsigned long long)(bus - b0 + 1) << 20 <= end - start + 1)
+			break;
+		start = 0;
+	}
+	fclose(f);
+	if (!start)
+		return 0;
+	return start + ((unsigned long long)(bus - b0) << 20 | dev << 15 |
+			fn << 12) + off;
+}

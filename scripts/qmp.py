@@ -22,6 +22,25 @@ Requests understood:
   stuck-after-reset BDF on|off  the function stops answering config
                                 requests at its next reset, or answers again
   hmp COMMAND...                run an HMP command, e.g. pcie_aer_inject_error
+  inject-error QDEV ERROR [ADDR MASK [arm]]
+                                HMP pcie_aer_inject_error QDEV ERROR, an
+                                error unless QEMU says "OK"; with ADDR (a
+                                guest physical address, e.g. a port's DPC
+                                Status through ECAM), the 16-bit register
+                                there must have a MASK bit set right after
+                                the injection, and the ATC invalidation
+                                timeout is disarmed as soon as all MASK
+                                bits are clear again (the kernel released
+                                the containment); with "arm", the timeout
+                                is armed for QDEV itself with the injection:
+                                every ATC invalidation sent to it fails
+                                until the release.  With ADDR the machine
+                                is stopped from the injection until the
+                                register was read (and the timeout armed)
+  watch-result                  what that watch saw: "ok cleared after N ms
+                                timeouts=K" (K: ATC invalidation timeouts
+                                reported while armed, "-" if not armed) or
+                                "ok pending"
 
 The output is KTAP: host checks plus the guest's KTAP as a subtest.  The
 exit status is 0 only if everything passed.  Only the standard library.
@@ -44,7 +63,8 @@ class QMPError(Exception):
 
 
 class QMP:
-    """Synchronous QMP client over a UNIX socket; events are kept aside."""
+    """Synchronous QMP client over a UNIX socket; events are kept aside.
+    One command at a time, from any thread."""
 
     def __init__(self, path, timeout=30.0, proc=None):
         deadline = time.monotonic() + timeout
@@ -64,6 +84,7 @@ class QMP:
         self.sock.settimeout(timeout)
         self.file = self.sock.makefile("rwb")
         self.events = []
+        self.lock = threading.Lock()
         greeting = self._read()
         if "QMP" not in greeting:
             raise QMPError("not a QMP greeting: %r" % greeting)
@@ -79,16 +100,17 @@ class QMP:
         msg = {"execute": name}
         if args:
             msg["arguments"] = args
-        self.file.write(json.dumps(msg).encode() + b"\n")
-        self.file.flush()
-        while True:
-            resp = self._read()
-            if "event" in resp:
-                self.events.append(resp)
-            elif "error" in resp:
-                raise QMPError("%s: %s" % (name, resp["error"]["desc"]))
-            elif "return" in resp:
-                return resp["return"]
+        with self.lock:
+            self.file.write(json.dumps(msg).encode() + b"\n")
+            self.file.flush()
+            while True:
+                resp = self._read()
+                if "event" in resp:
+                    self.events.append(resp)
+                elif "error" in resp:
+                    raise QMPError("%s: %s" % (name, resp["error"]["desc"]))
+                elif "return" in resp:
+                    return resp["return"]
 
     def find_type(self, qom_type, root="/machine", depth=3):
         """QOM paths of the children of root (recursively) of a type."""
@@ -133,6 +155,7 @@ class Host:
         self.qmp = qmp
         self.smmu = smmu
         self.injected = None
+        self.watch = None
 
     def handle(self, req):
         words = req.split()
@@ -216,6 +239,90 @@ class Host:
         out = self.qmp.cmd("human-monitor-command",
                            **{"command-line": " ".join(words)})
         return "ok " + " ".join(out.split())
+
+    def _hmp(self, line):
+        return self.qmp.cmd("human-monitor-command", **{"command-line": line})
+
+    def _read16(self, addr):
+        """A 16-bit register at a guest physical address (HMP xp)"""
+        out = self._hmp("xp /1hx 0x%x" % addr)
+        m = re.search(r":\s*0x([0-9a-f]+)", out)
+        if not m:
+            raise QMPError("xp 0x%x: %r" % (addr, out))
+        return int(m.group(1), 16)
+
+    def req_inject_error(self, qdev_id, error, addr=None, mask=None,
+                         arm=None):
+        """An error injected into a PCI function, see the module's doc.
+        The watch polls every 2 ms: the kernel waits at least 100 ms
+        between releasing a containment and re-attaching the functions
+        below (pci_bridge_wait_for_secondary_bus())."""
+        if self.watch and not self.watch.get("done"):
+            raise ValueError("a watch is still pending")
+        self.watch = None
+        if arm not in (None, "arm") or (arm and addr is None):
+            raise ValueError("'arm' needs ADDR MASK and is 'arm'")
+        # The machine is stopped from the injection until the register
+        # was read and the timeout armed: the guest sees all at once, and
+        # cannot have released the port before the host looked
+        before = None
+        if arm:
+            before = self.qmp.cmd("qom-get", path=self._smmu(),
+                                  property="x-atc-inv-timeouts")
+        if addr is not None:
+            self.qmp.cmd("stop")
+        try:
+            out = " ".join(self._hmp("pcie_aer_inject_error %s %s"
+                                     % (qdev_id, error)).split())
+            if not out.startswith("OK "):
+                raise QMPError("pcie_aer_inject_error: %s" % out)
+            if addr is None:
+                return "ok"
+            addr, mask = int(addr, 0), int(mask, 0)
+            value = self._read16(addr)
+            if not value & mask:
+                raise QMPError("0x%x reads 0x%04x after the injection, no "
+                               "bit of 0x%x set" % (addr, value, mask))
+            if arm:
+                self._arm(qdev_id, -1, -1, "once")
+        finally:
+            if addr is not None:
+                self.qmp.cmd("cont")
+        watch = self.watch = {"t0": time.monotonic()}
+
+        def poll():
+            try:
+                deadline = watch["t0"] + 120
+                while self._read16(addr) & mask:
+                    if time.monotonic() > deadline:
+                        raise QMPError("0x%x still set after 120 s" % addr)
+                    time.sleep(0.002)
+                watch["ms"] = (time.monotonic() - watch["t0"]) * 1000
+            except Exception as e:  # noqa: BLE001 (QEMU gone: end quietly)
+                watch["error"] = str(e)
+            try:
+                if before is not None:
+                    self._set("x-atc-inv-timeout-count", 0)
+                    watch["timeouts"] = self.qmp.cmd(
+                        "qom-get", path=self.smmu,
+                        property="x-atc-inv-timeouts") - before
+            except Exception as e:  # noqa: BLE001
+                watch.setdefault("error", str(e))
+            watch["done"] = True
+
+        threading.Thread(target=poll, daemon=True).start()
+        return "ok 0x%x=0x%04x" % (addr, value)
+
+    def req_watch_result(self):
+        w = self.watch
+        if not w:
+            raise ValueError("no watch")
+        if not w.get("done"):
+            return "ok pending"
+        if "error" in w:
+            return "error %s" % w["error"]
+        return "ok cleared after %d ms timeouts=%s" % (
+            w["ms"], w.get("timeouts", "-"))
 
 
 def smmu_properties(qemu, timeout=30.0):

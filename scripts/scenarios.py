@@ -51,9 +51,11 @@ from qmp import (QMP, QMPError, Host, KTAP_LINE, pump_console_line,  # noqa: E40
 # virtio-blk disks, all iommu_platform=on, told apart in the guest by their
 # serial numbers: (qdev id suffix, serial, bus, function, ATS).  Functions
 # of one slot ("0.0", "0.1", ...) have no ACS between them: one IOMMU group,
-# one invalidation batch.  ATS disks also have AER.  Another topology (a
-# switch: x3130-upstream and xio3130-downstream ports; a board without
-# iommu=smmuv3) is another entry.
+# one invalidation batch.  ATS disks also have AER.  "nvmes": QEMU NVMe
+# controllers (no ATS, no AER capability; the nvme driver has AER
+# handlers): (qdev id suffix, serial, bus).  The qdev id of a disk or an
+# NVMe is "dev" + its suffix (what pcie_aer_inject_error names).  Another
+# topology is another entry.
 MACHINES = {
     "six-disks": {
         "board": "virt,iommu=smmuv3,gic-version=3",
@@ -72,6 +74,54 @@ MACHINES = {
             ("C2", "mf-2", "rp3", "0.2", True),
             ("N", "noats", "rp4", "0", False),
         ],
+    },
+    # PCIe error recovery (scenario-dpc.c, scenario-dpc-atc.c,
+    # scenario-switch-*.c).  dpc-a sits below a root port with Downstream
+    # Port Containment, innocent on a root port of its own.  A switch
+    # (x3130-upstream, two xio3130-downstream ports) has an ATS disk below
+    # each downstream port; its errors go the AER way (no DPC).  The NVMe
+    # is alone below a second switch: a fatal error of a switch's upstream
+    # port recovers everything below the root port together, and a virtio
+    # disk there (no AER handlers) would fail the NVMe's recovery too.
+    "recovery": {
+        "board": "virt,iommu=smmuv3,gic-version=3",
+        "globals": ["arm-smmuv3.ats=on"],
+        "ports": [
+            ("pcie-root-port", "rp1", "pcie.0",
+             "chassis=1,slot=1,addr=2.0,dpc=on"),
+            ("pcie-root-port", "rp2", "pcie.0", "chassis=2,slot=2,addr=3.0"),
+            ("pcie-root-port", "rp3", "pcie.0", "chassis=3,slot=3,addr=4.0"),
+            ("x3130-upstream", "up3", "rp3", ""),
+            ("xio3130-downstream", "dn31", "up3", "chassis=31,slot=0"),
+            ("xio3130-downstream", "dn32", "up3", "chassis=32,slot=0"),
+            ("pcie-root-port", "rp4", "pcie.0", "chassis=4,slot=4,addr=5.0"),
+            ("x3130-upstream", "up4", "rp4", ""),
+            ("xio3130-downstream", "dn41", "up4", "chassis=41,slot=0"),
+        ],
+        "disks": [
+            ("DA", "dpc-a", "rp1", "0", True),
+            ("DI", "innocent", "rp2", "0", True),
+            ("SA", "sw-a", "dn31", "0", True),
+            ("SB", "sw-b", "dn32", "0", True),
+        ],
+        "nvmes": [("SN", "sw-nvme", "dn41")],
+    },
+    # The same switch recovery without an IOMMU (scenario-noiommu.c): an
+    # NVMe below a switch, a virtio disk (no ATS) on another root port.
+    # The NVMe's own errors are contained by DPC at its downstream port:
+    # AER cannot recover them (QEMU's nvme has no AER capability, the AER
+    # driver finds no error status in it and does nothing).
+    "noiommu": {
+        "board": "virt,gic-version=3",
+        "globals": [],
+        "ports": [
+            ("pcie-root-port", "rp1", "pcie.0", "chassis=1,slot=1,addr=2.0"),
+            ("x3130-upstream", "up1", "rp1", ""),
+            ("xio3130-downstream", "dn11", "up1", "chassis=11,slot=0,dpc=on"),
+            ("pcie-root-port", "rp2", "pcie.0", "chassis=2,slot=2,addr=3.0"),
+        ],
+        "disks": [("NO", "ni-other", "rp2", "0", False)],
+        "nvmes": [("NN", "ni-nvme", "dn11")],
     },
 }
 
@@ -98,6 +148,9 @@ DEFAULT_VARIANT = "smp2"
 # to result names (the same scenario on another kernel).  timeout: seconds.
 # learn_splats: its kernel reports are what the unpatched kernel prints, and
 # the only ones allowed in the boot whose allow_splats_from names it.
+# append: more kernel parameters (guest.kernel=base tells the guest that
+# the kernel is the unpatched one, for the scenarios that check the
+# series' own behaviour and only measure the base kernel).
 # demo: only run when selected by name (make demo).  reusable: the boot of
 # an unpatched kernel depends only on its inputs, so the outcome of an
 # earlier boot with the same kernel image, initramfs, QEMU binary, harness
@@ -111,6 +164,8 @@ DEFAULT_VARIANT = "smp2"
 # benchmarks, KUnit, soak, unplug) run once.
 CORE = ["quarantine", "flr", "reset_method", "failed_reset", "batch",
         "unbind_flr_rebind"]
+RECOVERY = ["dpc", "dpc_atc", "dpc_twice", "switch_endpoint",
+            "switch_upstream"]
 BOOTS = [
     {"label": "series", "kernel": "kernel", "machine": "six-disks",
      "variants": ["smp2", "smp1_delay1500"],
@@ -141,6 +196,22 @@ BOOTS = [
      "allow_splats_from": "base-debug", "debug": True},
     {"label": "demo", "kernel": "kernel", "machine": "six-disks",
      "variants": ["smp2"], "scenarios": ["demo"], "demo": True},
+    # PCIe error recovery: DPC and AER link resets of ATS devices, below
+    # root ports and switches.  Each scenario puts back what the error
+    # broke, so they share one boot; the same boot of the unpatched kernel
+    # gives the recovery times to compare with.
+    {"label": "recovery", "kernel": "kernel", "machine": "recovery",
+     "variants": ["smp2"], "scenarios": RECOVERY},
+    {"label": "recovery-base", "kernel": "base_kernel", "machine": "recovery",
+     "variants": ["smp2"], "scenarios": RECOVERY, "suffix": "_base",
+     "append": "guest.kernel=base", "reusable": True},
+    # The same switch recovery on a machine without an IOMMU: the series
+    # must change nothing there
+    {"label": "noiommu", "kernel": "kernel", "machine": "noiommu",
+     "variants": ["smp2"], "scenarios": ["noiommu"]},
+    {"label": "noiommu-base", "kernel": "base_kernel", "machine": "noiommu",
+     "variants": ["smp2"], "scenarios": ["noiommu"], "suffix": "_base",
+     "append": "guest.kernel=base", "reusable": True},
 ]
 
 SPLAT = re.compile(
@@ -183,6 +254,14 @@ def qemu_args(opts, kernel, machine, variant, scenarios, workdir, append):
         if addr == "0.0":
             dev += ",multifunction=on"
         args += ["-device", dev]
+    for name, serial, bus in m.get("nvmes", []):
+        img = os.path.join(workdir, "nvme-%s.raw" % serial)
+        with open(img, "wb") as f:
+            f.truncate(16 << 20)
+        args += ["-drive", "if=none,id=d%s,file=%s,format=raw,cache=unsafe"
+                 % (name, img),
+                 "-device", "nvme,id=dev%s,drive=d%s,bus=%s,serial=%s"
+                 % (name, name, bus, serial)]
     return args
 
 
@@ -633,7 +712,7 @@ def main():
                 doc.skip(result_name(n, b, v), "no --%s given"
                          % b["kernel"].replace("_", "-"))
             return
-        append = opts.append
+        append = " ".join(x for x in (opts.append, b.get("append")) if x)
         if b.get("debug"):
             append += " kunit.autorun=0 guest.soak_cycles=%d" % opts.soak_cycles
         allow = None
