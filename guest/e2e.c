@@ -866,3 +866,57 @@ void kmemleak_result(struct guest *g, bool enabled)
 	ktap_result(&g->ktap, leaks == 0, "no_kmemleak_report",
 		    "%d unreferenced object(s)", leaks);
 }
+
+void innocent_untouched(struct guest *g, struct logwatch *w, struct bgio *bg,
+			struct fn *in, int earlier)
+{
+	bool ok = bgio_stop(g, bg, "innocent");
+	int n = earlier + logwatch_count(w, in->pci.bdf, NULL);
+
+	ktap_result(&g->ktap, ok && n == 0 && fn_ats_on(in) &&
+		    !fn_quarantined(in), "innocent_untouched_io_throughout",
+		    "%d kernel message(s) about %s", n, in->pci.bdf);
+}
+
+pid_t dma_bench_start(int secs, int *fd)
+{
+	char s[16];
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe(pfd))
+		return -1;
+	snprintf(s, sizeof(s), "%d", secs);
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (!pid) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		execl(DMA_BENCH, DMA_BENCH, "-t", "1", "-s", s, "-g", "1",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	*fd = pfd[0];
+	return pid;
+}
+
+int dma_bench_end(pid_t pid, int fd, char *out, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int status;
+
+	while (len + 1 < size && (n = read(fd, out + len, size - len - 1)) > 0)
+		len += n;
+	out[len] = '\0';
+	close(fd);
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}

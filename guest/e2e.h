@@ -196,6 +196,22 @@ bool fn_restore_bind(struct guest *g, struct fn *f);
 bool fn_restore_reset_rebind(struct guest *g, struct fn *f);
 
 void bgio_start_disk(struct bgio *b, const struct blk_disk *d);
+/*
+ * The KTAP result "innocent_untouched_io_throughout": @in's background I/O
+ * @bg (stopped here) never failed, the kernel log watched by @w named @in
+ * in no message (besides @earlier ones counted before), and @in kept ATS
+ * and was not quarantined.
+ */
+void innocent_untouched(struct guest *g, struct logwatch *w, struct bgio *bg,
+			struct fn *in, int earlier);
+/*
+ * dma_map_benchmark (one thread, one page) for @secs seconds in a child,
+ * its output on a pipe (*@fd); dma_bench_end() waits for it, reads the
+ * output into @out and returns its exit status (-1 if it did not exit).
+ */
+#define DMA_BENCH	"/bin/dma_map_benchmark"
+pid_t dma_bench_start(int secs, int *fd);
+int dma_bench_end(pid_t pid, int fd, char *out, size_t size);
 
 /* Polls the watch until a message with @a (and @b) is logged; ms or -1 */
 long long logwatch_wait(struct logwatch *w, const char *a, const char *b,

@@ -85,24 +85,31 @@ struct pci_dev *pci_find(struct pci_dev *devs, int n, const char *bdf)
 	return NULL;
 }
 
-int pci_cfg_read(const struct pci_dev *dev, unsigned int off, void *buf,
-		 unsigned int len)
+/* @len bytes at @off of @bdf's config space, through sysfs */
+static int pci_cfg_rw(const char *bdf, unsigned int off, void *buf,
+		      unsigned int len, bool write)
 {
 	char path[PATH_MAX];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), SYS_PCI "/%s/config", dev->bdf);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), SYS_PCI "/%s/config", bdf);
+	fd = open(path, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = pread(fd, buf, len, off);
+	n = write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
 	if (n < 0)
 		n = -errno;
 	close(fd);
 	if (n < 0)
 		return (int)n;
 	return n == len ? 0 : -EIO;
+}
+
+int pci_cfg_read(const struct pci_dev *dev, unsigned int off, void *buf,
+		 unsigned int len)
+{
+	return pci_cfg_rw(dev->bdf, off, buf, len, false);
 }
 
 int pci_cfg_read16(const struct pci_dev *dev, unsigned int off,
@@ -205,21 +212,7 @@ int pci_parent(const char *bdf, char *buf, size_t size)
 int pci_cfg_write(const char *bdf, unsigned int off, const void *buf,
 		  unsigned int len)
 {
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), SYS_PCI "/%s/config", bdf);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = pwrite(fd, buf, len, off);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n < 0)
-		return (int)n;
-	return n == len ? 0 : -EIO;
+	return pci_cfg_rw(bdf, off, (void *)buf, len, true);
 }
 
 unsigned int pci_bridge_buses(const char *bdf)

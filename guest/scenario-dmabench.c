@@ -14,37 +14,13 @@
 
 #include "e2e.h"
 
-#define DMA_BENCH	"/bin/dma_map_benchmark"
-
-/* Runs the kernel's tools/dma tool, its output into @out; exit status */
+/* The kernel's tools/dma tool for 3 s: its output into @out, exit status */
 static int run_dma_bench(char *out, size_t size)
 {
-	int pfd[2], status;
-	size_t len = 0;
-	ssize_t n;
-	pid_t pid;
+	int fd;
+	pid_t pid = dma_bench_start(3, &fd);
 
-	if (pipe(pfd))
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (!pid) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		execl(DMA_BENCH, DMA_BENCH, "-t", "1", "-s", "3", "-g", "1",
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (len + 1 < size && (n = read(pfd[0], out + len, size - len - 1)) > 0)
-		len += n;
-	out[len] = '\0';
-	close(pfd[0]);
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
+	return pid > 0 ? dma_bench_end(pid, fd, out, size) : -1;
 }
 
 static bool bind_driver(int i, const char *drv)

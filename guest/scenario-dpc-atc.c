@@ -31,7 +31,6 @@
 #include "e2e.h"
 #include "host.h"
 
-#define DMA_BENCH		"/bin/dma_map_benchmark"
 #define DMA_BENCH_DRV		"dma_map_benchmark"
 
 /* Binds @drv to the function through driver_override, or unbinds it */
@@ -46,47 +45,6 @@ static bool bind(struct fn *f, const char *drv, bool on)
 	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/%s", drv,
 		 on ? "bind" : "unbind");
 	return !write_file(path, f->pci.bdf);
-}
-
-/* dma_map_benchmark for @secs seconds in a child, its output on a pipe */
-static pid_t dma_bench_start(int secs, int *out)
-{
-	char s[16];
-	int pfd[2];
-	pid_t pid;
-
-	if (pipe(pfd))
-		return -1;
-	snprintf(s, sizeof(s), "%d", secs);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (!pid) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		close(pfd[0]);
-		execl(DMA_BENCH, DMA_BENCH, "-t", "1", "-s", s, "-g", "1",
-		      (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	*out = pfd[0];
-	return pid;
-}
-
-static int dma_bench_end(pid_t pid, int fd, char *out, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-	int status;
-
-	while (len + 1 < size && (n = read(fd, out + len, size - len - 1)) > 0)
-		len += n;
-	out[len] = '\0';
-	close(fd);
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
 }
 
 static void run_dpc_atc(struct guest *g)
@@ -183,11 +141,7 @@ static void run_dpc_atc(struct guest *g)
 	ktap_result(k, ok && !fn_quarantined(&a) && fn_io(g, &a, 701, IO_BYTES),
 		    "ats_on_not_quarantined_io_intact", NULL);
 
-	ok = bgio_stop(g, &bg, "innocent");
-	n = logwatch_count(w, in.pci.bdf, NULL);
-	ktap_result(k, ok && n == 0 && fn_ats_on(&in) && !fn_quarantined(&in),
-		    "innocent_untouched_io_throughout",
-		    "%d kernel message(s) about %s", n, in.pci.bdf);
+	innocent_untouched(g, w, &bg, &in, 0);
 	logwatch_stop(w);
 	drain_kmsg(g);
 }

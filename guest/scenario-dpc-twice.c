@@ -98,11 +98,7 @@ static void run_dpc_twice(struct guest *g)
 	ktap_result(k, ok && !fn_quarantined(&a) && fn_io(g, &a, 801, IO_BYTES),
 		    "ats_on_not_quarantined_io_intact", NULL);
 
-	ok = bgio_stop(g, &bg, "innocent");
-	n = n_in + logwatch_count(w, in.pci.bdf, NULL);
-	ktap_result(k, ok && n == 0 && fn_ats_on(&in) && !fn_quarantined(&in),
-		    "innocent_untouched_io_throughout",
-		    "%d kernel message(s) about %s", n, in.pci.bdf);
+	innocent_untouched(g, w, &bg, &in, n_in);
 	logwatch_stop(w);
 	drain_kmsg(g);
 }

@@ -110,11 +110,7 @@ static void run_dpc(struct guest *g)
 	ktap_result(k, ok && !fn_quarantined(&a) && fn_io(g, &a, 601, IO_BYTES),
 		    "ats_on_not_quarantined_io_intact", NULL);
 
-	ok = bgio_stop(g, &bg, "innocent");
-	n = logwatch_count(w, in.pci.bdf, NULL);
-	ktap_result(k, ok && n == 0 && fn_ats_on(&in) && !fn_quarantined(&in),
-		    "innocent_untouched_io_throughout",
-		    "%d kernel message(s) about %s", n, in.pci.bdf);
+	innocent_untouched(g, w, &bg, &in, 0);
 	n = logwatch_count(w, CMD_SYNC_MSG, NULL);
 	ktap_result(k, n == 0, "no_cmd_sync_timeout", "%d line(s)", n);
 	logwatch_stop(w);
