@@ -205,6 +205,11 @@ BOOTS = [
     {"label": "recovery-base", "kernel": "base_kernel", "machine": "recovery",
      "variants": ["smp2"], "scenarios": RECOVERY, "suffix": "_base",
      "append": "guest.kernel=base", "reusable": True},
+    # Again on the lockdep/KASAN kernel: error recovery runs the hooks
+    # under device locks and the group mutex, from its own callbacks
+    {"label": "recovery-debug", "kernel": "debug_kernel",
+     "machine": "recovery", "variants": ["smp2"], "scenarios": RECOVERY,
+     "suffix": "_debug", "debug": True},
     # The same switch recovery on a machine without an IOMMU: the series
     # must change nothing there
     {"label": "noiommu", "kernel": "kernel", "machine": "noiommu",
