@@ -110,7 +110,7 @@ PY
 		grep -E 'FAILED|not ok|ERROR|[Ee]rror:' "$log" | head -n 20 | sed 's/^/    | /' || true
 	fi
 	grep -E '^\[..:..:..\] (Testing complete|Elapsed time)' "$log" | sed 's/^/  /' || true
-	kunit_figures "$out/test.log"
+	kunit_figures "$out/test.log" "$tag"
 	json_results "$tag" "$json"
 }
 
@@ -119,12 +119,12 @@ PY
 # the waits took.  Skipped cases are listed too: a case that needs a second
 # CPU must not vanish from the totals unseen.
 kunit_figures() {
-	local raw=$1
+	local raw=$1 tag=$2
 	[ -f "$raw" ] || return 0
 	# The console log has printk times: dropped, so that the same figure
 	# printed by each polling mode of a case shows once
 	grep -E '# [a-z0-9_]+: (ATC attribution|failures reported|no verdict|[0-9]+ errors raced)' "$raw" |
-		sed -E -e 's/^\[ *[0-9.]+\] *//' -e 's/^ *# /  figure: /' | sort -u || true
+		sed -E -e 's/^\[ *[0-9.]+\] *//' -e "s/^ *# /  figure: ($tag) /" | sort -u || true
 	grep -E '^(\[ *[0-9.]+\])? *ok [0-9]+ .* # SKIP' "$raw" |
 		sed -E -e 's/^\[ *[0-9.]+\] *//' -e 's/^ */  skipped: /' || true
 }
