@@ -222,17 +222,19 @@ mkdir -p "$BUILD/images"
 commits=$(git -C "$CHECK" rev-list --reverse "$BASE_TAG..check")
 head_commit=$(git -C "$CHECK" rev-parse check)
 # The base builds first: the QEMU scenarios compare against it.
+rm -f "$BUILD/images/base/Image"
 for name in arm64 x86_64; do
 	if logged "build-$name-base.log" build_at $name "$(git -C "$CHECK" rev-parse "$BASE_TAG")"; then
 		result PASS "$name build: base"
+		# Only an image that this base built stands for the base
+		if [ $name = arm64 ]; then
+			mkdir -p "$BUILD/images/base"
+			cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/base/Image"
+		fi
 	else
 		result FAIL "$name build: base"
 	fi
 done
-if [ -f "$CHECK/.out-arm64/arch/arm64/boot/Image" ]; then
-	mkdir -p "$BUILD/images/base"
-	cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/base/Image"
-fi
 i=0
 for c in $commits; do
 	i=$((i + 1))
