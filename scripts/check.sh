@@ -118,6 +118,12 @@ if ! logged base.log "$TOP/scripts/fetch-base.sh"; then
 	exit 1
 fi
 result PASS "base tree $BASE fetched and verified" "$(kgit config iommu-reset.version) $(kgit rev-parse --short "$BASE_TAG")"
+# The other downloads (the 7.2 base, QEMU's sources) wait on the network,
+# not on the CPUs: fetched now, while the builds run.  Their stages verify
+# them again (and fetch what this did not).
+(BASE=7.2 "$TOP/scripts/fetch-base.sh" --fetch && "$TOP/scripts/qemu-build.sh" --fetch) \
+	>"$LOGS/prefetch.log" 2>&1 &
+PREFETCH=$!
 
 # --- series applies ------------------------------------------------------------
 stage apply
@@ -193,93 +199,62 @@ for p in $(sed -e 's/#.*//' "$TOP/patches/series"); do
 done
 
 # --- builds --------------------------------------------------------------------
-# build_at NAME COMMIT: build config NAME of the check tree at COMMIT,
-# unless that commit already built successfully for NAME.
-# (TREE overrides the check tree, BASE the base it belongs to.)
-# The stamp holds the commit and the hash of the config fragments, so a
-# changed fragment rebuilds.
-build_at() {
-	local name=$1 commit=$2 tree=${TREE:-$CHECK} out stamp key
-	out=$tree/.out-$name
-	stamp=$out/.built-commit
-	# Only NAME's own fragments: a new or changed fragment of another
-	# build does not throw this one's stamps away.
-	key="$commit $("$TOP/scripts/kbuild.sh" --frags "$name" | xargs cat | sha256sum | cut -c1-16)"
-	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
-		return 0
-	fi
-	git -C "$tree" checkout -q --detach "$commit"
-	rm -f "$stamp"
-	KSRC=$tree "$TOP/scripts/kbuild.sh" "$name" || return 1
-	mkdir -p "$out"
-	echo "$key" >"$stamp"
-}
+# build_at, build_check, image_of: scripts/builds.sh (what a build depends
+# on, and what make check remembers of the builds that passed).
+. "$TOP/scripts/builds.sh"
+
+# how SECONDS: the detail of a build result
+how() { echo "${BUILD_HOW:-$(($(date +%s) - $1))s}"; }
 
 # Every patch builds for arm64 and x86_64 (each in its own incremental
-# output directory; one checkout per commit serves both).
+# output directory; one checkout per commit serves both).  The base builds
+# first: the QEMU scenarios compare against its image.
 stage bisect
-mkdir -p "$BUILD/images"
 commits=$(git -C "$CHECK" rev-list --reverse "$BASE_TAG..check")
 head_commit=$(git -C "$CHECK" rev-parse check)
-# The base builds first: the QEMU scenarios compare against it.
-rm -f "$BUILD/images/base/Image"
-for name in arm64 x86_64; do
-	if logged "build-$name-base.log" build_at $name "$(git -C "$CHECK" rev-parse "$BASE_TAG")"; then
-		result PASS "$name build: base"
-		# Only an image that this base built stands for the base
-		if [ $name = arm64 ]; then
-			mkdir -p "$BUILD/images/base"
-			cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/base/Image"
-		fi
-	else
-		result FAIL "$name build: base"
-	fi
-done
+t=$(date +%s)
+if logged build-arm64-base.log image_of arm64 "$BASE_TAG" "$BUILD/images/base"; then
+	result PASS "arm64 build: base" "$(how "$t")"
+else
+	result FAIL "arm64 build: base"
+fi
+t=$(date +%s)
+if logged build-x86_64-base.log build_check x86_64 "$BASE_TAG"; then
+	result PASS "x86_64 build: base" "$(how "$t")"
+else
+	result FAIL "x86_64 build: base"
+fi
 i=0
+declare -A head_ok=()
 for c in $commits; do
 	i=$((i + 1))
 	subj=$(git -C "$CHECK" log -1 --format=%s "$c")
 	for name in arm64 x86_64; do
 		t=$(date +%s)
-		if logged "build-$name-$i.log" build_at $name "$c"; then
-			result PASS "$name build: patch $i: $subj" "$(($(date +%s) - t))s"
+		if logged "build-$name-$i.log" build_check $name "$c"; then
+			result PASS "$name build: patch $i: $subj" "$(how "$t")"
+			[ "$c" != "$head_commit" ] || head_ok[$name]=1
 		else
 			result FAIL "$name build: patch $i: $subj"
 		fi
 	done
 done
-if [ -f "$CHECK/.out-arm64/.built-commit" ] && [ "$(cut -d' ' -f1 "$CHECK/.out-arm64/.built-commit")" = "$head_commit" ]; then
-	mkdir -p "$BUILD/images/series"
-	cp "$CHECK/.out-arm64/arch/arm64/boot/Image" "$BUILD/images/series/Image"
+# The series' image, for the scenarios (without patches: the base's)
+rm -f "$BUILD/images/series/Image"
+if [ -z "$commits" ] || [ -n "${head_ok[arm64]:-}" ]; then
+	logged build-arm64-series.log image_of arm64 "$head_commit" "$BUILD/images/series" || true
 fi
 
 # The debug kernels (lockdep, KASAN, kmemleak) for the soak and unplug
 # scenarios: the base first, then the series, incrementally in one tree.
 stage build-arm64-debug
 for which in base series; do
-	if [ $which = base ]; then c=$(git -C "$CHECK" rev-parse "$BASE_TAG"); else c=$head_commit; fi
+	if [ $which = base ]; then c=$BASE_TAG; else c=$head_commit; fi
 	t=$(date +%s)
-	if logged "build-arm64-debug-$which.log" build_at arm64-debug "$c"; then
-		result PASS "arm64 debug build: $which" "$(($(date +%s) - t))s"
-		mkdir -p "$BUILD/images/$which-debug"
-		cp "$CHECK/.out-arm64-debug/arch/arm64/boot/Image" "$BUILD/images/$which-debug/Image"
+	if logged "build-arm64-debug-$which.log" image_of arm64-debug "$c" "$BUILD/images/$which-debug"; then
+		result PASS "arm64 debug build: $which" "$(how "$t")"
 	else
 		result FAIL "arm64 debug build: $which"
-		rm -f "$BUILD/images/$which-debug/Image"
-	fi
-done
-
-# The whole series in the other configurations: x86_64 without any IOMMU
-# support (the stubs), and arm64 with ARM_SMMU_V3 and the KUnit suites as
-# modules (exports for KUnit, module unload paths).  The x86_64 build of
-# the series is the last one of the bisect stage.
-stage build-more
-for name in x86_64 x86_64-noiommu arm64-modules; do
-	t=$(date +%s)
-	if logged "build-$name.log" build_at "$name" "$head_commit"; then
-		result PASS "$name build: full series" "$(($(date +%s) - t))s"
-	else
-		result FAIL "$name build: full series"
 	fi
 done
 
@@ -292,6 +267,21 @@ if [ -n "$commits" ]; then
 else
 	echo "  (no patches: nothing touched)"
 fi
+git -C "$CHECK" checkout -q check
+
+# The whole series in the other configurations: x86_64 without any IOMMU
+# support (the stubs), and arm64 with ARM_SMMU_V3 and the KUnit suites as
+# modules (exports for KUnit, module unload paths; built in the arm64
+# output directory, after the static analysis that uses its objects).
+stage build-more
+for name in x86_64-noiommu arm64-modules; do
+	t=$(date +%s)
+	if logged "build-$name.log" build_check "$name" "$head_commit"; then
+		result PASS "$name build: full series" "$(how "$t")"
+	else
+		result FAIL "$name build: full series"
+	fi
+done
 git -C "$CHECK" checkout -q check
 
 # --- mail-ready ------------------------------------------------------------------
@@ -311,14 +301,18 @@ fi
 # building one more of its own: the same tests, one kernel build less.
 stage kunit
 . "$TOP/scripts/kunit.sh"
-if [ "$(cut -d' ' -f1 "$CHECK/.out-arm64-debug/.built-commit" 2>/dev/null)" = "$head_commit" ]; then
+# (build_at: the directory holds the series' build, made again only if
+# something else was built there since)
+if [ -f "$BUILD/images/series-debug/Image" ] &&
+	logged kunit-arm64-build.log build_at arm64-debug "$head_commit"; then
 	exec_kunit "$CHECK" "$CHECK/.out-arm64-debug" "$TOP/configs/kunit/.kunitconfig" kunit
 else
 	result FAIL "kunit: no debug build of the series to run the suites in"
 fi
 # The core suite on x86_64, in the x86_64 kernel of the series (VT-d,
 # ACPI): the software PCI bus must work with x86's PCI code too.
-if [ "$(cut -d' ' -f1 "$CHECK/.out-x86_64/.built-commit" 2>/dev/null)" = "$head_commit" ]; then
+if { [ -z "$commits" ] || [ -n "${head_ok[x86_64]:-}" ]; } &&
+	logged kunit-x86_64-build.log build_at x86_64 "$head_commit"; then
 	exec_kunit "$CHECK" "$CHECK/.out-x86_64" "$TOP/configs/kunit/x86_64.kunitconfig" kunit-x86_64 x86_64
 else
 	result FAIL "kunit-x86_64: no x86_64 build of the series to run the suites in"
@@ -331,6 +325,7 @@ fi
 # configuration is configs/arm64.config plus the kunitconfig (everything
 # the arm64 test kernel compiles, and the suites), run by kunit.py exec.
 stage distro-7.2
+wait "$PREFETCH" || true
 D=$BUILD/check-7.2
 dpatches=$TOP/patches-7.2
 if logged base-7.2.log env BASE=7.2 "$TOP/scripts/fetch-base.sh"; then
@@ -402,7 +397,9 @@ if QEMU=$("$TOP/scripts/qemu-build.sh" 2>"$LOGS/qemu-build.log"); then
 	stage scenarios
 	if [ -x "$TOP/scripts/scenarios.sh" ]; then
 		if [ -f "$BUILD/images/series/Image" ]; then
-			QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
+			# Two boots at a time: a boot keeps about one CPU busy
+			# (much of a scenario is waiting on the guest's timers)
+			SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
 				--base-kernel "$BUILD/images/base/Image" \
 				--debug-kernel "$BUILD/images/series-debug/Image" \
 				--base-debug-kernel "$BUILD/images/base-debug/Image" \

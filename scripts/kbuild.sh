@@ -9,49 +9,70 @@
 #   arm64-kunit  arm64.config + kunit/.kunitconfig   -> Image (the test
 #                kernel with the KUnit suites, run by kunit.py exec)
 #   arm64-modules arm64.config + arm64-modules.config -> Image + modules
-#                (ARM_SMMU_V3 and the KUnit suites as modules)
+#                (ARM_SMMU_V3 and the KUnit suites as modules), built in
+#                the output directory of arm64: the two configurations
+#                differ in a few objects only, kbuild rebuilds just those
 #   x86_64       x86_64.config                       -> bzImage (with the
 #                core KUnit suite, run by kunit.py exec)
 #   x86_64-noiommu x86_64-noiommu.config             -> bzImage
 #   scripts/kbuild.sh --frags NAME   prints NAME's fragment paths and exits
+#   scripts/kbuild.sh --out NAME     prints NAME's output directory and exits
+#   scripts/kbuild.sh --key NAME     prints a hash of what NAME's build depends
+#                                    on besides the tree: arch, fragments,
+#                                    compiler and this script; exits
 # The .config is made with the tree's merge_config.sh over allnoconfig and
 # only replaced when it changes, so re-runs are incremental.  Output goes to
-# $KSRC/.out-NAME unless KOUT is set: a direct subdirectory of the source
+# $KSRC/.out-NAME (or the directory NAME shares) unless KOUT is set: a direct subdirectory of the source
 # tree makes kbuild use relative source paths, so ccache hits are shared by
 # every tree (worktrees, re-unpacked bases) that has the same file.  The
 # kernel's own .gitignore ignores it.  Builds take the workspace build lock
 # (never two kernel builds at once on this machine).
 . "$(dirname "$0")/lib.sh"
 
-frags_only=
-if [ "${1:-}" = --frags ]; then
-	frags_only=1
-	shift
-fi
-name=${1:?usage: kbuild.sh [--frags] NAME [make args...]}
+query=
+case "${1:-}" in
+--frags|--out|--key) query=$1; shift ;;
+esac
+name=${1:?usage: kbuild.sh [--frags|--out|--key] NAME [make args...]}
 shift
+dir=$name
 case "$name" in
 arm64) arch=arm64 frags="arm64.config" target=Image ;;
 arm64-debug) arch=arm64 frags="arm64.config arm64-debug.config" target=Image ;;
 arm64-kunit) arch=arm64 frags="arm64.config kunit/.kunitconfig" target=Image ;;
-arm64-modules) arch=arm64 frags="arm64.config arm64-modules.config" target="Image modules" ;;
+arm64-modules) arch=arm64 frags="arm64.config arm64-modules.config" target="Image modules" dir=arm64 ;;
 x86_64) arch=x86_64 frags="x86_64.config" target=bzImage ;;
 x86_64-noiommu) arch=x86_64 frags="x86_64-noiommu.config" target=bzImage ;;
 *) die "unknown build '$name'" ;;
 esac
-if [ -n "$frags_only" ]; then
-	for f in $frags; do echo "$TOP/configs/$f"; done
-	exit 0
-fi
 case "$arch" in
 arm64) cross=aarch64-linux-gnu- ;;
 x86_64) cross= ;;
+esac
+out=${KOUT:-$KSRC/.out-$dir}
+case "$query" in
+--frags)
+	for f in $frags; do echo "$TOP/configs/$f"; done
+	exit 0
+	;;
+--out)
+	echo "$out"
+	exit 0
+	;;
+--key)
+	{
+		echo "$arch $target"
+		for f in $frags; do cat "$TOP/configs/$f"; done
+		"${cross}gcc" --version | head -n1
+		cat "$0"
+	} | sha256sum | cut -c1-16
+	exit 0
+	;;
 esac
 
 [ -f "$KSRC/Makefile" ] || die "no kernel tree at $KSRC: run 'make base' first"
 need "${cross}gcc" ccache make flex bison bc
 
-out=${KOUT:-$KSRC/.out-$name}
 mkdir -p "$out"
 kmake() {
 	make -s -C "$KSRC" O="$out" ARCH="$arch" CROSS_COMPILE="$cross" \
@@ -96,6 +117,8 @@ configure() {
 			grep -v '^--$' | sed 's/^/  kconfig: /' >&2 || true
 	fi
 	if ! cmp -s "$tmp/.config" "$out/.config"; then
+		# What the directory held is no longer what it will build
+		rm -f "$out/.built-commit"
 		cp "$tmp/.config" "$out/.config"
 		info "$name: new .config"
 	fi

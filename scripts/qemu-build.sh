@@ -62,6 +62,8 @@ CONFIGURE_FLAGS=(
 	--disable-werror
 	--disable-install-blobs
 	--enable-strip
+	# the binary is stripped anyway: no time spent making debug info
+	--disable-debug-info
 )
 
 # info() of lib.sh prints on stdout; here stdout is for the path only.

@@ -27,6 +27,7 @@ property is there.  Logs go to --logs.  Exit status 0 only if everything
 passed.
 """
 import argparse
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -624,6 +625,32 @@ def run_boot(opts, doc, b, variant, kernel, names, allow=None, append=""):
     return kernel_log
 
 
+class Slots:
+    """At most n holders at a time; of the threads waiting, the one of the
+    lowest rank goes first."""
+
+    def __init__(self, n):
+        self.free = n
+        self.waiting = []
+        self.cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def taken(self, rank):
+        with self.cond:
+            self.waiting.append(rank)
+            while self.free == 0 or min(self.waiting) != rank:
+                self.cond.wait()
+            self.waiting.remove(rank)
+            self.free -= 1
+            self.cond.notify_all()
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.free += 1
+                self.cond.notify_all()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--qemu", required=True)
@@ -700,10 +727,17 @@ def main():
     # in the order of the plan.
     learners = set(b["label"] for b, _, _ in plan if b.get("learn_splats"))
     done = {label: threading.Event() for label in learners}
-    slots = threading.Semaphore(max(1, opts.jobs))
+    slots = Slots(max(1, opts.jobs))
+
+    # The longest chain first: the boots others learn from, then the debug
+    # boots (the slowest); with boots side by side, one of them starting
+    # last would make the tail.  Results keep the order of the plan.
+    def rank(i):
+        b = plan[i][0]
+        return (0 if b.get("learn_splats") else 1 if b.get("debug") else 2, i)
     docs = [Doc() for _ in plan]
 
-    def one(doc, b, v, names):
+    def one(i, doc, b, v, names):
         missing = sorted(set(VARIANTS[v]["smmu"]) - (props or set()))
         kernel = kernels[b["kernel"]]
         if missing:
@@ -735,15 +769,15 @@ def main():
         if b.get("learn_splats"):
             # Its reports are what this run learns, not a failure
             allow = lambda lines, found: []  # noqa: E731
-        with slots:
+        with slots.taken(rank(i)):
             klog = run_boot(opts, doc, b, v, kernel, names, allow=allow,
                             append=append)
         if b.get("learn_splats"):
             learnt[b["label"]] = klog
 
-    def guarded(doc, b, v, names):
+    def guarded(i, doc, b, v, names):
         try:
-            one(doc, b, v, names)
+            one(i, doc, b, v, names)
         except Exception as e:  # a harness bug fails the boot, loudly
             traceback.print_exc()
             for n in names:
@@ -753,8 +787,8 @@ def main():
             if b["label"] in done:
                 done[b["label"]].set()
 
-    threads = [threading.Thread(target=guarded, args=(d,) + p)
-               for d, p in zip(docs, plan)]
+    threads = [threading.Thread(target=guarded, args=(i, d) + p)
+               for i, (d, p) in enumerate(zip(docs, plan))]
     for t in threads:
         t.start()
     for t in threads:

@@ -213,6 +213,65 @@ PY
 	return $rc
 }
 
+# make check's build memory answers a build check without building only
+# when it may: a tree that built before with the same key, or a commit
+# that changes nothing the output directory's build read (per kbuild's
+# .cmd files); anything else is built, and a failed build is not
+# remembered.
+build_memory() {
+	local r=$tmp/bm out rc=0 c0 c k
+	git init -q "$r"
+	mkdir -p "$r/drivers" "$r/Documentation" "$r/scripts" "$r/include"
+	for f in drivers/a.c drivers/b.c drivers/Makefile Documentation/x.rst scripts/s.c include/n.h; do
+		echo one >"$r/$f"
+	done
+	git_det -C "$r" add -A
+	git_det -C "$r" commit -q -m c0
+	c0=$(git -C "$r" rev-parse HEAD)
+	out=$r/.out-arm64
+	mkdir -p "$out/drivers"
+	echo 'deps_drivers/a.o := ../drivers/a.c ../include/linux/k.h' >"$out/drivers/.a.o.cmd"
+	k=$(KSRC=$r "$TOP/scripts/kbuild.sh" --key arm64)
+	echo "$c0 $k" >"$out/.built-commit"
+	(
+		CHECK=$r
+		# shellcheck source=builds.sh
+		. "$TOP/scripts/builds.sh"
+		expect() { # FILE WANT(0 unaffected, 1 affected)
+			local got=0
+			echo two >"$r/$1"
+			git_det -C "$r" commit -q -am "$1"
+			c=$(git -C "$r" rev-parse HEAD)
+			unaffected "$out" "$c0" "$c" || got=1
+			git_det -C "$r" reset -q --hard "$c0"
+			[ "$got" = "$2" ] || { echo "  $1: unaffected() said $got, want $2" >&2; return 1; }
+		}
+		expect Documentation/x.rst 0 && expect drivers/b.c 0 && expect include/n.h 0 &&
+			expect drivers/a.c 1 && expect drivers/Makefile 1 && expect scripts/s.c 1 || exit 1
+		# not compiled: answered, remembered, the directory moves on
+		echo two >"$r/drivers/b.c"
+		git_det -C "$r" commit -q -am b
+		c=$(git -C "$r" rev-parse HEAD)
+		build_check arm64 "$c" && [ "$BUILD_HOW" = "nothing it compiles changed" ] &&
+			[ "$(cat "$out/.built-commit")" = "$c $k" ] || { echo "  unaffected commit not answered" >&2; exit 1; }
+		# the same tree again (new commit id, same tree): built before
+		git_det -C "$r" commit -q --amend -m b2
+		build_check arm64 HEAD && [ "$BUILD_HOW" = "built before" ] ||
+			{ echo "  remembered tree not answered" >&2; exit 1; }
+		# a compiled file changed: built (this is no kernel tree, so the
+		# build fails), and not remembered
+		echo two >"$r/drivers/a.c"
+		git_det -C "$r" commit -q -am a
+		if build_check arm64 HEAD >/dev/null 2>&1; then
+			echo "  affected commit passed without a build" >&2
+			exit 1
+		fi
+		! grep -q "$(git -C "$r" rev-parse 'HEAD^{tree}')" "$out/.built-trees" ||
+			{ echo "  failed build remembered" >&2; exit 1; }
+	) || rc=1
+	return $rc
+}
+
 t "checkpatch stage fails on a finding" checkpatch_catches
 t "export adds recipients.txt as Cc, once each, after get_maintainer.pl" recipients_cc
 t "tampered download rejected" tampered_deb
@@ -220,3 +279,4 @@ t "base commit id is the pinned one" base_commit_pinned
 t "apply refuses a dirty tree" dirty_tree_refused
 t "patch that does not apply is named" bad_patch_named
 t "missing tool is named" missing_tool_named
+t "build memory skips only unchanged builds" build_memory

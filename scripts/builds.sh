@@ -1,0 +1,111 @@
+# shellcheck shell=bash
+# Kernel builds of the check tree, and what make check remembers of them.
+# Sourced (after lib.sh) by check.sh and selftest.sh, never executed.
+#
+# Each output directory carries two records:
+#   .built-commit  "COMMIT KEY": the commit (and build key, see kbuild.sh
+#                  --key) the directory's objects and image are of, written
+#                  only after a build that succeeded;
+#   .built-trees   "TREE KEY" lines: every tree (git tree id, so a change of
+#                  commit message only builds nothing again) that built
+#                  with that key, for the per-commit build checks.
+# Builds sharing a directory (kbuild.sh --out) share both.  TREE= selects
+# another work tree than $CHECK.
+
+# The key of build NAME: its arch, fragments, compiler and kbuild.sh.
+declare -A BUILD_KEYS=()
+build_key() { # NAME
+	if [ -z "${BUILD_KEYS[$1]:-}" ]; then
+		BUILD_KEYS[$1]=$("$TOP/scripts/kbuild.sh" --key "$1")
+	fi
+	echo "${BUILD_KEYS[$1]}"
+}
+
+build_out() { # NAME
+	KSRC=${TREE:-$CHECK} "$TOP/scripts/kbuild.sh" --out "$1"
+}
+
+# build_at NAME COMMIT: the output directory of NAME holds COMMIT's build,
+# for what uses the build (images, KUnit, static analysis).  Built unless
+# the directory says it holds it already.
+build_at() {
+	local name=$1 commit tree=${TREE:-$CHECK} out key
+	commit=$(git -C "$tree" rev-parse "$2")
+	out=$(build_out "$name")
+	key="$commit $(build_key "$name")"
+	if [ "$(cat "$out/.built-commit" 2>/dev/null)" = "$key" ]; then
+		return 0
+	fi
+	git -C "$tree" checkout -q --detach "$commit"
+	rm -f "$out/.built-commit"
+	KSRC=$tree "$TOP/scripts/kbuild.sh" "$name" || return 1
+	mkdir -p "$out"
+	echo "$key" >"$out/.built-commit"
+	echo "$(git -C "$tree" rev-parse "$commit^{tree}") ${key#* }" >>"$out/.built-trees"
+}
+
+# unaffected OUT FROM TO: no file that differs between commits FROM and TO
+# is one that the build in OUT reads.  Kbuild lists every source and header
+# a target was made from in the target's .cmd file; a file it reads without
+# listing it there (Makefiles, Kconfig, scripts, tools) or of any other
+# kind counts as read.
+unaffected() {
+	local out=$1 from=$2 to=$3 tree=${TREE:-$CHECK} f
+	[ -d "$out" ] || return 1
+	while read -r f; do
+		case "$f" in
+		MAINTAINERS | Documentation/*) continue ;;
+		scripts/* | tools/* | *Makefile* | *Kbuild* | *Kconfig*) return 1 ;;
+		*.c | *.h) ;;
+		*) return 1 ;;
+		esac
+		if grep -rqF --include='.*.cmd' -- "$f" "$out"; then
+			return 1
+		fi
+	done < <(git -C "$tree" diff --name-only "$from" "$to")
+}
+
+# build_check NAME COMMIT: does COMMIT build for NAME?  Built, unless its
+# tree built before with the same key, or nothing the directory's last
+# build read differs from COMMIT (its objects would come out the same).
+# BUILD_HOW says how it was answered when not by a build.
+BUILD_HOW=
+build_check() {
+	local name=$1 commit tree=${TREE:-$CHECK} out key treeid last
+	BUILD_HOW=
+	commit=$(git -C "$tree" rev-parse "$2")
+	out=$(build_out "$name")
+	key=$(build_key "$name")
+	treeid=$(git -C "$tree" rev-parse "$commit^{tree}")
+	if grep -qxF "$treeid $key" "$out/.built-trees" 2>/dev/null; then
+		BUILD_HOW="built before"
+		return 0
+	fi
+	last=$(cat "$out/.built-commit" 2>/dev/null || true)
+	if [ "${last#* }" = "$key" ] && unaffected "$out" "${last%% *}" "$commit"; then
+		echo "$commit $key" >"$out/.built-commit"
+		echo "$treeid $key" >>"$out/.built-trees"
+		BUILD_HOW="nothing it compiles changed"
+		return 0
+	fi
+	build_at "$name" "$commit"
+}
+
+# image_of NAME COMMIT DIR: DIR/Image is COMMIT's kernel image of NAME;
+# DIR/.key says which, so an unchanged one is not built again (BUILD_HOW).
+image_of() {
+	local name=$1 commit tree=${TREE:-$CHECK} dir=$3 key out
+	BUILD_HOW=
+	commit=$(git -C "$tree" rev-parse "$2")
+	key="$(git -C "$tree" rev-parse "$commit^{tree}") $(build_key "$name")"
+	if [ -f "$dir/Image" ] && [ "$(cat "$dir/.key" 2>/dev/null)" = "$key" ]; then
+		BUILD_HOW="built before"
+		return 0
+	fi
+	rm -f "$dir/Image" "$dir/.key"
+	build_at "$name" "$commit" || return 1
+	out=$(build_out "$name")
+	mkdir -p "$dir"
+	cp "$out/arch/arm64/boot/Image" "$dir/Image"
+	echo "$key" >"$dir/.key"
+}
