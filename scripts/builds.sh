@@ -12,7 +12,7 @@
 # Builds sharing a directory (kbuild.sh --out) share both.  TREE= selects
 # another work tree than $CHECK.
 
-# The key of build NAME: its arch, fragments, compiler and kbuild.sh.
+# The key of build NAME: its arch, fragments, toolchain and kbuild.sh.
 declare -A BUILD_KEYS=()
 build_key() { # NAME
 	if [ -z "${BUILD_KEYS[$1]:-}" ]; then

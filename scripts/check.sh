@@ -239,10 +239,12 @@ for c in $commits; do
 		fi
 	done
 done
-# The series' image, for the scenarios (without patches: the base's)
-rm -f "$BUILD/images/series/Image"
+# The series' image, for the scenarios (without patches: the base's); none
+# when the series did not build
 if [ -z "$commits" ] || [ -n "${head_ok[arm64]:-}" ]; then
 	logged build-arm64-series.log image_of arm64 "$head_commit" "$BUILD/images/series" || true
+else
+	rm -f "$BUILD/images/series/Image" "$BUILD/images/series/.key"
 fi
 
 # The debug kernels (lockdep, KASAN, kmemleak) for the soak and unplug

@@ -19,7 +19,8 @@
 #   scripts/kbuild.sh --out NAME     prints NAME's output directory and exits
 #   scripts/kbuild.sh --key NAME     prints a hash of what NAME's build depends
 #                                    on besides the tree: arch, fragments,
-#                                    compiler and this script; exits
+#                                    compiler, linker, make and this
+#                                    script; exits
 # The .config is made with the tree's merge_config.sh over allnoconfig and
 # only replaced when it changes, so re-runs are incremental.  Output goes to
 # $KSRC/.out-NAME (or the directory NAME shares) unless KOUT is set: a direct subdirectory of the source
@@ -64,6 +65,8 @@ case "$query" in
 		echo "$arch $target"
 		for f in $frags; do cat "$TOP/configs/$f"; done
 		"${cross}gcc" --version | head -n1
+		"${cross}ld" --version | head -n1
+		make --version | head -n1
 		cat "$0"
 	} | sha256sum | cut -c1-16
 	exit 0

@@ -76,8 +76,29 @@ report() { # NAME BASEFILE HEADFILE
 
 at() { git -C "$tree" checkout -q --detach "$1"; }
 
+# side_memo REV WHAT...: where the findings of one side (base or head) are
+# kept: they depend on that side's tree, on what was asked (WHAT: the
+# files, the build key) and on this script.  The base side never changes,
+# so after the first run only the head's are made.
+side_memo() {
+	local rev=$1
+	shift
+	echo "$BUILD/static-memo/side-$({
+		git -C "$tree" rev-parse "${!rev}^{tree}"
+		printf '%s\n' "$@"
+		cat "$0"
+	} | sha256sum | cut -c1-24)"
+}
+mkdir -p "$BUILD/static-memo"
+
 # --- kernel-doc and documentation refs ----------------------------------------
 for rev in base head; do
+	m=$(side_memo "$rev" docs "${csrc[@]}")
+	if [ -f "$m.kdoc" ] && [ -f "$m.docref" ]; then
+		cp "$m.kdoc" "$tmp/kdoc.$rev"
+		cp "$m.docref" "$tmp/docref.$rev"
+		continue
+	fi
 	at "${!rev}"
 	: >"$tmp/kdoc.$rev"
 	for f in "${csrc[@]}"; do
@@ -85,6 +106,8 @@ for rev in base head; do
 		(cd "$tree" && scripts/kernel-doc -none "$f" >>"$tmp/kdoc.$rev" 2>&1) || true
 	done
 	(cd "$tree" && tools/docs/documentation-file-ref-check 2>&1 || true) >"$tmp/docref.$rev"
+	cp "$tmp/kdoc.$rev" "$m.kdoc"
+	cp "$tmp/docref.$rev" "$m.docref"
 done
 report "kernel-doc -none on ${#csrc[@]} touched files" "$tmp/kdoc.base" "$tmp/kdoc.head"
 report "documentation-file-ref-check" "$tmp/docref.base" "$tmp/docref.head"
@@ -108,6 +131,12 @@ for name in arm64 x86_64; do
 		continue
 	fi
 	for rev in base head; do
+		m=$(side_memo "$rev" sparse "$name" "$(KSRC=$tree "$TOP/scripts/kbuild.sh" --key "$name")" \
+			"$sparse" "${objs[@]}" -- "${cfiles[@]}" "${csrc[@]}")
+		if [ -f "$m.sparse" ]; then
+			cp "$m.sparse" "$tmp/sparse.$name.$rev"
+			continue
+		fi
 		at "${!rev}"
 		have=()
 		for o in "${objs[@]}"; do
@@ -128,6 +157,7 @@ for name in arm64 x86_64; do
 		grep -E '(warning|error):' "$tmp/build.$name.$rev" |
 			grep -F -f <(printf '%s\n' "${cfiles[@]}" "${csrc[@]}") \
 			>"$tmp/sparse.$name.$rev" || true
+		cp "$tmp/sparse.$name.$rev" "$m.sparse"
 	done
 	if [ -n "$stamp" ] && [ "$(git -C "$tree" rev-parse HEAD)" = "${stamp%% *}" ] &&
 		[ "$(KSRC=$tree "$TOP/scripts/kbuild.sh" --key "$name")" = "${stamp#* }" ]; then
