@@ -64,9 +64,11 @@ case "$query" in
 	{
 		echo "$arch $target"
 		for f in $frags; do cat "$TOP/configs/$f"; done
-		"${cross}gcc" --version | head -n1
-		"${cross}ld" --version | head -n1
-		make --version | head -n1
+		# (sed reads to the end: head would let a tool die of SIGPIPE
+		# at random, and pipefail would then cut the key short)
+		"${cross}gcc" --version | sed -n 1p
+		"${cross}ld" --version | sed -n 1p
+		make --version | sed -n 1p
 		cat "$0"
 	} | sha256sum | cut -c1-16
 	exit 0
