@@ -73,7 +73,7 @@ build_series_kernel() {
 
 # Cold-path figures, measured with empty caches on 2 cores (make check's
 # stage times), scaled to this machine's cores.
-EST_BASE=90 EST_KERNEL=720 EST_QEMU=480 EST_BOOT=60
+EST_BASE=90 EST_KERNEL=660 EST_QEMU=360 EST_BOOT=60
 ncpu=$(nproc)
 scale() { echo $(($1 * 2 / (ncpu < 1 ? 1 : ncpu))); }
 mins() { printf '~%d min' $((($1 + 59) / 60)); }
