@@ -5,7 +5,7 @@
 # Stages (README.md lists what each proves): deps, base tree, series
 # applies, apply/export round trip, workspace self-tests, checkpatch
 # --strict per patch, bisect build (arm64 and x86_64, each commit), debug
-# builds, other configurations (no IOMMU, modules), static analysis, mail,
+# builds, static analysis, other configurations (no IOMMU, modules), mail,
 # KUnit (kunit.py exec, arm64 and x86_64), the 7.2 variant, QEMU and its
 # base-kernel ATS test, QEMU scenarios.  A new stage is one "stage NAME"
 # block here and one line in README.md.  The figures the stages print
