@@ -36,7 +36,9 @@ build_at() {
 	if [ "$(cat "$out/.built-commit" 2>/dev/null)" = "$key" ]; then
 		return 0
 	fi
-	git -C "$tree" checkout -q --detach "$commit"
+	# (builds of one commit at once share the checkout made before them)
+	[ "$(git -C "$tree" rev-parse HEAD)" = "$commit" ] ||
+		git -C "$tree" checkout -q --detach "$commit"
 	rm -f "$out/.built-commit"
 	KSRC=$tree "$TOP/scripts/kbuild.sh" "$name" || return 1
 	mkdir -p "$out"
@@ -108,4 +110,44 @@ image_of() {
 	mkdir -p "$dir"
 	cp "$out/arch/arm64/boot/Image" "$dir/Image"
 	echo "$key" >"$dir/.key"
+}
+
+# Builds at the same time.  A kernel build keeps both cores busy only
+# while it compiles; make's start-up and the final links run on one.  The
+# builds of one commit for two configurations (each in its own output
+# directory, one checkout) fill each other's serial phases.
+#
+#   together_start; together NAME LOG CMD...; ...; together_wait
+#
+# runs each CMD in the background with its output in $LOGS/LOG, under one
+# hold of the build lock; together_wait waits for them and releases it.
+# Then together_result NAME prints "STATUS SECONDS HOW" (PASS or FAIL, the
+# wall time, BUILD_HOW), in whatever order the caller reports them.
+TOGETHER=
+TOGETHER_PIDS=()
+together_start() {
+	[ -z "$TOGETHER" ] || rm -rf "$TOGETHER"
+	TOGETHER=$(mktemp -d)
+	TOGETHER_PIDS=()
+	build_lock_take builds
+}
+together() { # NAME LOG CMD...
+	local name=$1 log=$LOGS/$2
+	shift 2
+	(
+		t=$(date +%s)
+		st=FAIL
+		if "$@" >"$log" 2>&1; then
+			st=PASS
+		fi
+		echo "$st $(($(date +%s) - t)) ${BUILD_HOW:-}" >"$TOGETHER/$name"
+	) &
+	TOGETHER_PIDS+=($!)
+}
+together_wait() {
+	wait "${TOGETHER_PIDS[@]}" || true
+	build_lock_release
+}
+together_result() { # NAME
+	cat "$TOGETHER/$1" 2>/dev/null || echo "FAIL 0 "
 }

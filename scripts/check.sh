@@ -5,7 +5,7 @@
 # Stages (README.md lists what each proves): deps, base tree, series
 # applies, apply/export round trip, workspace self-tests, checkpatch
 # --strict per patch, bisect build (arm64 and x86_64, each commit), debug
-# builds, static analysis, other configurations (no IOMMU, modules), mail,
+# builds and x86_64 without IOMMU, static analysis, modules, mail,
 # KUnit (kunit.py exec, arm64 and x86_64), the 7.2 variant, QEMU and its
 # base-kernel ATS test, QEMU scenarios.  A new stage is one "stage NAME"
 # block here and one line in README.md.  The figures the stages print
@@ -206,36 +206,50 @@ done
 # how SECONDS: the detail of a build result
 how() { echo "${BUILD_HOW:-$(($(date +%s) - $1))s}"; }
 
-# Every patch builds for arm64 and x86_64 (each in its own incremental
-# output directory; one checkout per commit serves both).  The base builds
-# first: the QEMU scenarios compare against its image.
+# Every patch builds for arm64 and x86_64, each in its own incremental
+# output directory; one checkout per commit serves both, and the two
+# builds run at the same time (together: scripts/builds.sh).  The base
+# builds first: the QEMU scenarios compare against its image.
 stage bisect
 commits=$(git -C "$CHECK" rev-list --reverse "$BASE_TAG..check")
 head_commit=$(git -C "$CHECK" rev-parse check)
-t=$(date +%s)
-if logged build-arm64-base.log image_of arm64 "$BASE_TAG" "$BUILD/images/base"; then
-	result PASS "arm64 build: base" "$(how "$t")"
-else
-	result FAIL "arm64 build: base"
-fi
-t=$(date +%s)
-if logged build-x86_64-base.log build_check x86_64 "$BASE_TAG"; then
-	result PASS "x86_64 build: base" "$(how "$t")"
-else
-	result FAIL "x86_64 build: base"
-fi
+# report NAME LABEL: the result of a build run together
+report() {
+	local st secs how
+	read -r st secs how < <(together_result "$1")
+	if [ "$st" = PASS ]; then
+		result PASS "$2" "${how:-${secs}s}"
+	else
+		tail -n 25 "$LOGS/$3" | sed 's/^/    | /'
+		echo "    (full log: $LOGS/$3)"
+		result FAIL "$2"
+	fi
+}
+# (the keys are worked out once, here, not in each build's subshell)
+build_key arm64 >/dev/null
+build_key x86_64 >/dev/null
+git -C "$CHECK" checkout -q --detach "$BASE_TAG"
+together_start
+together arm64 build-arm64-base.log image_of arm64 "$BASE_TAG" "$BUILD/images/base"
+together x86_64 build-x86_64-base.log build_check x86_64 "$BASE_TAG"
+together_wait
+report arm64 "arm64 build: base" build-arm64-base.log
+report x86_64 "x86_64 build: base" build-x86_64-base.log
 i=0
 declare -A head_ok=()
 for c in $commits; do
 	i=$((i + 1))
 	subj=$(git -C "$CHECK" log -1 --format=%s "$c")
+	git -C "$CHECK" checkout -q --detach "$c"
+	together_start
 	for name in arm64 x86_64; do
-		t=$(date +%s)
-		if logged "build-$name-$i.log" build_check $name "$c"; then
-			result PASS "$name build: patch $i: $subj" "$(how "$t")"
-			[ "$c" != "$head_commit" ] || head_ok[$name]=1
-		else
-			result FAIL "$name build: patch $i: $subj"
+		together $name "build-$name-$i.log" build_check $name "$c"
+	done
+	together_wait
+	for name in arm64 x86_64; do
+		report $name "$name build: patch $i: $subj" "build-$name-$i.log"
+		if [ "$c" = "$head_commit" ] && [ "$(together_result $name | cut -d' ' -f1)" = PASS ]; then
+			head_ok[$name]=1
 		fi
 	done
 done
@@ -249,16 +263,24 @@ fi
 
 # The debug kernels (lockdep, KASAN, kmemleak) for the soak and unplug
 # scenarios: the base first, then the series, incrementally in one tree.
-stage build-arm64-debug
-for which in base series; do
-	if [ $which = base ]; then c=$BASE_TAG; else c=$head_commit; fi
-	t=$(date +%s)
-	if logged "build-arm64-debug-$which.log" image_of arm64-debug "$c" "$BUILD/images/$which-debug"; then
-		result PASS "arm64 debug build: $which" "$(how "$t")"
-	else
-		result FAIL "arm64 debug build: $which"
-	fi
-done
+# The series' debug build runs together with the whole series for x86_64
+# without any IOMMU support (the stubs): one checkout, two directories.
+stage build-more
+build_key arm64-debug >/dev/null
+build_key x86_64-noiommu >/dev/null
+t=$(date +%s)
+if logged build-arm64-debug-base.log image_of arm64-debug "$BASE_TAG" "$BUILD/images/base-debug"; then
+	result PASS "arm64 debug build: base" "$(how "$t")"
+else
+	result FAIL "arm64 debug build: base"
+fi
+git -C "$CHECK" checkout -q --detach "$head_commit"
+together_start
+together debug build-arm64-debug-series.log image_of arm64-debug "$head_commit" "$BUILD/images/series-debug"
+together noiommu build-x86_64-noiommu.log build_check x86_64-noiommu "$head_commit"
+together_wait
+report debug "arm64 debug build: series" build-arm64-debug-series.log
+report noiommu "x86_64-noiommu build: full series" build-x86_64-noiommu.log
 
 stage static
 if [ -n "$commits" ]; then
@@ -271,19 +293,16 @@ else
 fi
 git -C "$CHECK" checkout -q check
 
-# The whole series in the other configurations: x86_64 without any IOMMU
-# support (the stubs), and arm64 with ARM_SMMU_V3 and the KUnit suites as
-# modules (exports for KUnit, module unload paths; built in the arm64
-# output directory, after the static analysis that uses its objects).
-stage build-more
-for name in x86_64-noiommu arm64-modules; do
-	t=$(date +%s)
-	if logged "build-$name.log" build_check "$name" "$head_commit"; then
-		result PASS "$name build: full series" "$(how "$t")"
-	else
-		result FAIL "$name build: full series"
-	fi
-done
+# The series for arm64 with ARM_SMMU_V3 and the KUnit suites as modules
+# (exports for KUnit, module unload paths), built in the arm64 output
+# directory after the static analysis that uses its objects.
+stage build-modules
+t=$(date +%s)
+if logged build-arm64-modules.log build_check arm64-modules "$head_commit"; then
+	result PASS "arm64-modules build: full series" "$(how "$t")"
+else
+	result FAIL "arm64-modules build: full series"
+fi
 git -C "$CHECK" checkout -q check
 
 # --- mail-ready ------------------------------------------------------------------
@@ -320,56 +339,15 @@ else
 	result FAIL "kunit-x86_64: no x86_64 build of the series to run the suites in"
 fi
 
-# --- the distro kernel ----------------------------------------------------------
-# The variant patches-7.2/ on Debian's linux-source-7.2: its own patches,
-# then the main series unchanged.  It applies, its own patches pass
-# checkpatch, and one arm64 build proves it builds and passes KUnit: the
-# configuration is configs/arm64.config plus the kunitconfig (everything
-# the arm64 test kernel compiles, and the suites), run by kunit.py exec.
-stage distro-7.2
-wait "$PREFETCH" || true
-D=$BUILD/check-7.2
-dpatches=$TOP/patches-7.2
-if logged base-7.2.log env BASE=7.2 "$TOP/scripts/fetch-base.sh"; then
-	dsrc=$(BASE=7.2 bash -c ". '$TOP/scripts/lib.sh'; echo \$KSRC")
-	if [ ! -e "$D/.git" ]; then
-		git -C "$dsrc" worktree prune
-		git -C "$dsrc" worktree add -q --detach "$D" "$BASE_TAG"
-	fi
-	git -C "$D" am --abort >/dev/null 2>&1 || true
-	git -C "$D" reset -q --hard
-	if logged apply-7.2.log env BASE=7.2 KSRC="$D" PATCHES="$dpatches" SERIES_BRANCH=check FORCE=1 \
-		"$TOP/scripts/series.sh" apply "$D"; then
-		result PASS "7.2: series applies ($(basename "$dpatches")/)" \
-			"$(git -C "$D" rev-list --count "$BASE_TAG..check") patches"
-		while read -r p; do
-			case "$p" in "$dpatches"/*) ;; *) continue ;; esac
-			if out=$(run_checkpatch "$CHECK" "$p"); then
-				result PASS "7.2: checkpatch --strict $(basename "$p")"
-			else
-				echo "$out" | head -n 20 | sed 's/^/    | /'
-				result FAIL "7.2: checkpatch --strict $(basename "$p")"
-			fi
-		done < <(PATCHES=$dpatches "$TOP/scripts/series.sh" list)
-		t=$(date +%s)
-		if TREE="$D" logged build-7.2-arm64.log build_at arm64-kunit "$(git -C "$D" rev-parse check)"; then
-			result PASS "7.2: arm64 build" "arm64.config + KUnit suites, $(($(date +%s) - t))s"
-			exec_kunit "$D" "$D/.out-arm64-kunit" "$TOP/configs/kunit/.kunitconfig" kunit-7.2
-		else
-			result FAIL "7.2: arm64 build" "arm64.config + KUnit suites"
-		fi
-		git -C "$D" checkout -q check
-	else
-		result FAIL "7.2: series applies ($(basename "$dpatches")/)" "$(grep -m1 '^error:' "$LOGS/apply-7.2.log" | cut -c8-)"
-	fi
-else
-	result FAIL "7.2: base tree fetched and verified"
-fi
-
 # --- QEMU: the SMMUv3 ATS model and the end-to-end scenarios -----------------------
 stage qemu
+wait "$PREFETCH" || true
+SCENARIOS_PID=
+KNICE=
+QEMU_OK=
 if QEMU=$("$TOP/scripts/qemu-build.sh" 2>"$LOGS/qemu-build.log"); then
 	result PASS "qemu: patched QEMU built" "$QEMU"
+	QEMU_OK=1
 	# QEMU's own checkpatch on the QEMU patches (taken from the verified
 	# tarball once; the binary may come from the cache without a tree).
 	qcp=$CACHE/qemu/checkpatch-10.0.2.pl
@@ -396,30 +374,86 @@ if QEMU=$("$TOP/scripts/qemu-build.sh" 2>"$LOGS/qemu-build.log"); then
 	else
 		result FAIL "qemu-ats(base): no base kernel image"
 	fi
-	stage scenarios
-	if [ -x "$TOP/scripts/scenarios.sh" ]; then
-		if [ -f "$BUILD/images/series/Image" ]; then
-			# Two boots at a time: a boot keeps about one CPU busy
-			# (much of a scenario is waiting on the guest's timers)
-			SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
-				--base-kernel "$BUILD/images/base/Image" \
-				--debug-kernel "$BUILD/images/series-debug/Image" \
-				--base-debug-kernel "$BUILD/images/base-debug/Image" \
-				>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log" || true
-			grep '^# ' "$LOGS/scenarios.ktap" | sed 's/^/  /' | head -n 60 || true
-			# A skipped scenario is not counted, but always named with why
-			sed -n 's/^ok [0-9]* \(.*\) # SKIP \(.*\)/  skipped: scenarios: \1 (\2)/p' \
-				"$LOGS/scenarios.ktap"
-			parse_ktap "$CHECK" scenarios "$LOGS/scenarios.ktap"
-		else
-			result FAIL "scenarios: no series kernel image (arm64 build failed)"
-		fi
-	else
-		echo "  (no QEMU scenarios yet)"
+	# The scenarios start here and run in the background through the
+	# distro-7.2 stage (their results are the scenarios stage's): two boots
+	# keep about one CPU busy, much of a scenario is waiting on the guest's
+	# timers, and the 7.2 build, at the lowest priority, takes the rest.
+	if [ -f "$BUILD/images/series/Image" ]; then
+		# Two boots at a time: a boot keeps about one CPU busy
+		SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
+			--base-kernel "$BUILD/images/base/Image" \
+			--debug-kernel "$BUILD/images/series-debug/Image" \
+			--base-debug-kernel "$BUILD/images/base-debug/Image" \
+			>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log" &
+		SCENARIOS_PID=$!
+		KNICE=19
+		echo "  scenarios started (results in the scenarios stage)"
 	fi
 else
 	tail -n 20 "$LOGS/qemu-build.log" | sed 's/^/    | /'
 	result FAIL "qemu: patched QEMU built" "see $LOGS/qemu-build.log"
+fi
+
+# --- the distro kernel ----------------------------------------------------------
+# The variant patches-7.2/ on Debian's linux-source-7.2: its own patches,
+# then the main series unchanged.  It applies, its own patches pass
+# checkpatch, and one arm64 build proves it builds and passes KUnit: the
+# configuration is configs/arm64.config plus the kunitconfig (everything
+# the arm64 test kernel compiles, and the suites) at -Os, run by kunit.py
+# exec.  While the scenarios run (started in the qemu stage) the build runs
+# at the lowest priority (KNICE): it takes the CPU time the boots leave
+# and never slows them.
+stage distro-7.2
+D=$BUILD/check-7.2
+dpatches=$TOP/patches-7.2
+if logged base-7.2.log env BASE=7.2 "$TOP/scripts/fetch-base.sh"; then
+	dsrc=$(BASE=7.2 bash -c ". '$TOP/scripts/lib.sh'; echo \$KSRC")
+	if [ ! -e "$D/.git" ]; then
+		git -C "$dsrc" worktree prune
+		git -C "$dsrc" worktree add -q --detach "$D" "$BASE_TAG"
+	fi
+	git -C "$D" am --abort >/dev/null 2>&1 || true
+	git -C "$D" reset -q --hard
+	if logged apply-7.2.log env BASE=7.2 KSRC="$D" PATCHES="$dpatches" SERIES_BRANCH=check FORCE=1 \
+		"$TOP/scripts/series.sh" apply "$D"; then
+		result PASS "7.2: series applies ($(basename "$dpatches")/)" \
+			"$(git -C "$D" rev-list --count "$BASE_TAG..check") patches"
+		while read -r p; do
+			case "$p" in "$dpatches"/*) ;; *) continue ;; esac
+			if out=$(run_checkpatch "$CHECK" "$p"); then
+				result PASS "7.2: checkpatch --strict $(basename "$p")"
+			else
+				echo "$out" | head -n 20 | sed 's/^/    | /'
+				result FAIL "7.2: checkpatch --strict $(basename "$p")"
+			fi
+		done < <(PATCHES=$dpatches "$TOP/scripts/series.sh" list)
+		t=$(date +%s)
+		if KNICE=$KNICE TREE="$D" logged build-7.2-arm64.log build_at arm64-kunit "$(git -C "$D" rev-parse check)"; then
+			result PASS "7.2: arm64 build" "arm64.config + KUnit suites, $(($(date +%s) - t))s"
+			exec_kunit "$D" "$D/.out-arm64-kunit" "$TOP/configs/kunit/.kunitconfig" kunit-7.2
+		else
+			result FAIL "7.2: arm64 build" "arm64.config + KUnit suites"
+		fi
+		git -C "$D" checkout -q check
+	else
+		result FAIL "7.2: series applies ($(basename "$dpatches")/)" "$(grep -m1 '^error:' "$LOGS/apply-7.2.log" | cut -c8-)"
+	fi
+else
+	result FAIL "7.2: base tree fetched and verified"
+fi
+
+stage scenarios
+if [ -n "$SCENARIOS_PID" ]; then
+	wait "$SCENARIOS_PID" || true
+	grep '^# ' "$LOGS/scenarios.ktap" | sed 's/^/  /' | head -n 60 || true
+	# A skipped scenario is not counted, but always named with why
+	sed -n 's/^ok [0-9]* \(.*\) # SKIP \(.*\)/  skipped: scenarios: \1 (\2)/p' \
+		"$LOGS/scenarios.ktap"
+	parse_ktap "$CHECK" scenarios "$LOGS/scenarios.ktap"
+elif [ -n "$QEMU_OK" ]; then
+	result FAIL "scenarios: no series kernel image (arm64 build failed)"
+else
+	echo "  (no QEMU: see the qemu stage)"
 fi
 
 finish

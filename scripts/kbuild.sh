@@ -5,16 +5,17 @@
 #
 # NAME selects the arch and the fragments (configs/):
 #   arm64        arm64.config                        -> Image
-#   arm64-debug  arm64.config + arm64-debug.config   -> Image
-#   arm64-kunit  arm64.config + kunit/.kunitconfig   -> Image (the test
-#                kernel with the KUnit suites, run by kunit.py exec)
+#   arm64-debug  arm64.config + arm64-debug.config + size.config -> Image
+#   arm64-kunit  arm64.config + kunit/.kunitconfig + size.config -> Image
+#                (the test kernel with the KUnit suites, run by kunit.py
+#                exec)
 #   arm64-modules arm64.config + arm64-modules.config -> Image + modules
 #                (ARM_SMMU_V3 and the KUnit suites as modules), built in
 #                the output directory of arm64: the two configurations
 #                differ in a few objects only, kbuild rebuilds just those
 #   x86_64       x86_64.config                       -> bzImage (with the
 #                core KUnit suite, run by kunit.py exec)
-#   x86_64-noiommu x86_64-noiommu.config             -> bzImage
+#   x86_64-noiommu x86_64-noiommu.config + size.config -> bzImage
 #   scripts/kbuild.sh --frags NAME   prints NAME's fragment paths and exits
 #   scripts/kbuild.sh --out NAME     prints NAME's output directory and exits
 #   scripts/kbuild.sh --key NAME     prints a hash of what NAME's build depends
@@ -27,7 +28,8 @@
 # tree makes kbuild use relative source paths, so ccache hits are shared by
 # every tree (worktrees, re-unpacked bases) that has the same file.  The
 # kernel's own .gitignore ignores it.  Builds take the workspace build lock
-# (never two kernel builds at once on this machine).
+# (never two kernel builds of different callers at once on this machine)
+# unless their caller holds it (BUILD_LOCK_HELD, see lib.sh).
 . "$(dirname "$0")/lib.sh"
 
 query=
@@ -39,11 +41,11 @@ shift
 dir=$name
 case "$name" in
 arm64) arch=arm64 frags="arm64.config" target=Image ;;
-arm64-debug) arch=arm64 frags="arm64.config arm64-debug.config" target=Image ;;
-arm64-kunit) arch=arm64 frags="arm64.config kunit/.kunitconfig" target=Image ;;
+arm64-debug) arch=arm64 frags="arm64.config arm64-debug.config size.config" target=Image ;;
+arm64-kunit) arch=arm64 frags="arm64.config kunit/.kunitconfig size.config" target=Image ;;
 arm64-modules) arch=arm64 frags="arm64.config arm64-modules.config" target="Image modules" dir=arm64 ;;
 x86_64) arch=x86_64 frags="x86_64.config" target=bzImage ;;
-x86_64-noiommu) arch=x86_64 frags="x86_64-noiommu.config" target=bzImage ;;
+x86_64-noiommu) arch=x86_64 frags="x86_64-noiommu.config size.config" target=bzImage ;;
 *) die "unknown build '$name'" ;;
 esac
 case "$arch" in
@@ -79,8 +81,10 @@ esac
 need "${cross}gcc" ccache make flex bison bc
 
 mkdir -p "$out"
+# KNICE: a niceness for the build (make check builds at the lowest
+# priority while boots that must not be slowed run)
 kmake() {
-	make -s -C "$KSRC" O="$out" ARCH="$arch" CROSS_COMPILE="$cross" \
+	${KNICE:+nice -n "$KNICE"} make -s -C "$KSRC" O="$out" ARCH="$arch" CROSS_COMPILE="$cross" \
 		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" -j"$JOBS" "$@"
 }
 
@@ -141,15 +145,5 @@ with_lock_body() {
 }
 
 
-mkdir -p "$CACHE"
-exec 9>"$CACHE/build.lock"
-# On a shared machine the wait for someone else's build is not this
-# build's time: it is told, and added up where $LOCK_WAIT_LOG says.
-t_lock=$(date +%s)
-flock 9
-waited=$(($(date +%s) - t_lock))
-if [ "$waited" -gt 1 ]; then
-	info "$name: waited ${waited}s for the build lock" >&2
-	[ -z "${LOCK_WAIT_LOG:-}" ] || echo "$waited" >>"$LOCK_WAIT_LOG"
-fi
+build_lock_take "$name"
 with_lock_body "$@"

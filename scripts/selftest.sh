@@ -272,6 +272,43 @@ build_memory() {
 	return $rc
 }
 
+# Builds run together really run at once, under one hold of the build
+# lock (the builds inside, which take the lock themselves, do not wait for
+# it), and each reports its own status, log and BUILD_HOW.
+together_runs() {
+	local d=$tmp/tg
+	mkdir -p "$d/logs"
+	(
+		LOGS=$d/logs
+		CACHE=$d/cache
+		# shellcheck source=builds.sh
+		. "$TOP/scripts/builds.sh"
+		# each side starts, then waits (10 s at most) for the other to
+		# have started: run one after the other, both would fail
+		side() { # ME OTHER RC
+			touch "$d/$1"
+			for _ in $(seq 100); do
+				[ -e "$d/$2" ] && break
+				sleep 0.1
+			done
+			[ -e "$d/$2" ] || { echo "$2 never started while $1 ran"; return 1; }
+			with_build_lock echo "locked build inside $1"
+			BUILD_HOW="how $1"
+			return "$3"
+		}
+		together_start
+		together a a.log side a b 0
+		together b b.log side b a 3
+		together_wait
+		read -r st secs how < <(together_result a)
+		[ "$st $how" = "PASS how a" ] || { echo "  a: $st $secs $how" >&2; exit 1; }
+		[ "$(together_result b | cut -d' ' -f1)" = FAIL ] || { echo "  b's failure not reported" >&2; exit 1; }
+		grep -q "locked build inside b" "$d/logs/b.log" || { echo "  b's log lost" >&2; exit 1; }
+		# the lock is free again
+		flock -n "$CACHE/build.lock" true || { echo "  build lock still held" >&2; exit 1; }
+	) || return 1
+}
+
 t "checkpatch stage fails on a finding" checkpatch_catches
 t "export adds recipients.txt as Cc, once each, after get_maintainer.pl" recipients_cc
 t "tampered download rejected" tampered_deb
@@ -280,3 +317,4 @@ t "apply refuses a dirty tree" dirty_tree_refused
 t "patch that does not apply is named" bad_patch_named
 t "missing tool is named" missing_tool_named
 t "build memory skips only unchanged builds" build_memory
+t "builds run together run at once, each with its own result" together_runs
