@@ -113,27 +113,38 @@ image_of() {
 }
 
 # Builds at the same time.  A kernel build keeps both cores busy only
-# while it compiles; make's start-up and the final links run on one.  The
-# builds of one commit for two configurations (each in its own output
-# directory, one checkout) fill each other's serial phases.
+# while it compiles; make's start-up and the final links run on one.  Two
+# builds at once (each in its own output directory, one checkout when both
+# are kernels of one commit) fill each other's serial phases: measured
+# here, the cold arm64 and x86_64 base builds took 729 s together against
+# 557 s + 660 s one after the other.
 #
-#   together_start; together NAME LOG CMD...; ...; together_wait
+#   together_start; together NAME LOG CMD...; ...; together_wait [NAME...]
 #
 # runs each CMD in the background with its output in $LOGS/LOG, under one
-# hold of the build lock; together_wait waits for them and releases it.
-# Then together_result NAME prints "STATUS SECONDS HOW" (PASS or FAIL, the
-# wall time, BUILD_HOW), in whatever order the caller reports them.
+# hold of the build lock (the caller's, if it holds it): builds the caller
+# runs itself meanwhile do not wait for it either.  together_wait waits for
+# the NAMEs (default: all) and releases a lock together_start took once
+# none is left.  Then together_result NAME prints
+# "STATUS SECONDS HOW" (PASS or FAIL, the wall time, BUILD_HOW), in
+# whatever order the caller reports them.
 TOGETHER=
-TOGETHER_PIDS=()
+TOGETHER_LOCKED=
+declare -A TOGETHER_PIDS=()
 together_start() {
-	[ -z "$TOGETHER" ] || rm -rf "$TOGETHER"
-	TOGETHER=$(mktemp -d)
-	TOGETHER_PIDS=()
-	build_lock_take builds
+	if [ -z "$TOGETHER" ]; then
+		TOGETHER=$(mktemp -d)
+	fi
+	# (a caller that holds the lock already keeps it)
+	if [ -z "${BUILD_LOCK_HELD:-}" ]; then
+		build_lock_take builds
+		TOGETHER_LOCKED=1
+	fi
 }
 together() { # NAME LOG CMD...
 	local name=$1 log=$LOGS/$2
 	shift 2
+	rm -f "$TOGETHER/$name"
 	(
 		t=$(date +%s)
 		st=FAIL
@@ -142,11 +153,20 @@ together() { # NAME LOG CMD...
 		fi
 		echo "$st $(($(date +%s) - t)) ${BUILD_HOW:-}" >"$TOGETHER/$name"
 	) &
-	TOGETHER_PIDS+=($!)
+	TOGETHER_PIDS[$name]=$!
 }
-together_wait() {
-	wait "${TOGETHER_PIDS[@]}" || true
-	build_lock_release
+together_wait() { # [NAME...]
+	local name
+	[ $# -gt 0 ] || set -- "${!TOGETHER_PIDS[@]}"
+	for name; do
+		[ -n "${TOGETHER_PIDS[$name]:-}" ] || continue
+		wait "${TOGETHER_PIDS[$name]}" || true
+		unset "TOGETHER_PIDS[$name]"
+	done
+	if [ ${#TOGETHER_PIDS[@]} -eq 0 ] && [ -n "$TOGETHER_LOCKED" ]; then
+		TOGETHER_LOCKED=
+		build_lock_release
+	fi
 }
 together_result() { # NAME
 	cat "$TOGETHER/$1" 2>/dev/null || echo "FAIL 0 "

@@ -118,12 +118,6 @@ if ! logged base.log "$TOP/scripts/fetch-base.sh"; then
 	exit 1
 fi
 result PASS "base tree $BASE fetched and verified" "$(kgit config iommu-reset.version) $(kgit rev-parse --short "$BASE_TAG")"
-# The other downloads (the 7.2 base, QEMU's sources) wait on the network,
-# not on the CPUs: fetched now, while the builds run.  Their stages verify
-# them again (and fetch what this did not).
-(BASE=7.2 "$TOP/scripts/fetch-base.sh" --fetch && "$TOP/scripts/qemu-build.sh" --fetch) \
-	>"$LOGS/prefetch.log" 2>&1 &
-PREFETCH=$!
 
 # --- series applies ------------------------------------------------------------
 stage apply
@@ -143,6 +137,64 @@ else
 	finish
 	exit 1
 fi
+
+# --- side builds -----------------------------------------------------------------
+# build_at, build_check, image_of, together: scripts/builds.sh (what a build
+# depends on, and what make check remembers of the builds that passed).
+. "$TOP/scripts/builds.sh"
+# make check holds the build lock from here until its last build: it runs
+# several builds at once on purpose (see together in builds.sh, and below).
+build_lock_take "make check"
+# The 7.2 variant's kernel and the patched QEMU need nothing the stages in
+# front make: they are fetched and built from here on in the background,
+# at the lowest priority, so that they take only the CPU time the stages
+# in front leave (make's start-up, links, the single-threaded checks and
+# boots) and hardly slow those (the scheduler gives them about 1/70 of a
+# CPU that the others want).  Their stages (qemu, distro-7.2) report them
+# from $SIDE.
+SIDE=$BUILD/side
+D=$BUILD/check-7.2
+dpatches=$TOP/patches-7.2
+rm -rf "$SIDE"
+mkdir -p "$SIDE"
+side_mark() { # NAME CMD...: "STATUS SECONDS" of CMD in $SIDE/NAME
+	local name=$1 t st=FAIL
+	shift
+	t=$(date +%s)
+	if "$@"; then
+		st=PASS
+	fi
+	echo "$st $(($(date +%s) - t))" >"$SIDE/$name"
+	[ $st = PASS ]
+}
+side_status() { cut -d' ' -f1 "$SIDE/$1" 2>/dev/null || echo FAIL; }
+side_7_2() {
+	local dsrc
+	dsrc=$(BASE=7.2 bash -c ". '$TOP/scripts/lib.sh'; echo \$KSRC")
+	if [ ! -e "$D/.git" ]; then
+		git -C "$dsrc" worktree prune
+		git -C "$dsrc" worktree add -q --detach "$D" "$BASE_TAG"
+	fi
+	git -C "$D" am --abort >/dev/null 2>&1 || true
+	git -C "$D" reset -q --hard
+	side_mark apply-7.2 env BASE=7.2 KSRC="$D" PATCHES="$dpatches" SERIES_BRANCH=check FORCE=1 \
+		"$TOP/scripts/series.sh" apply "$D" >"$LOGS/apply-7.2.log" 2>&1 || return 0
+	TREE=$D side_mark build-7.2 build_at arm64-kunit "$(git -C "$D" rev-parse check)" \
+		>"$LOGS/build-7.2-arm64.log" 2>&1 || true
+}
+side_builds() {
+	renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true
+	# the downloads one after the other (one private apt configuration)
+	side_mark base-7.2 env BASE=7.2 "$TOP/scripts/fetch-base.sh" >"$LOGS/base-7.2.log" 2>&1 || true
+	"$TOP/scripts/qemu-build.sh" --fetch >"$LOGS/qemu-fetch.log" 2>&1 || true
+	side_mark qemu "$TOP/scripts/qemu-build.sh" >"$LOGS/qemu-build.log" 2>&1 &
+	if [ "$(side_status base-7.2)" = PASS ]; then
+		side_7_2
+	fi
+	wait
+}
+side_builds &
+SIDE_PID=$!
 
 # --- round trip ----------------------------------------------------------------
 stage round-trip
@@ -199,9 +251,6 @@ for p in $(sed -e 's/#.*//' "$TOP/patches/series"); do
 done
 
 # --- builds --------------------------------------------------------------------
-# build_at, build_check, image_of: scripts/builds.sh (what a build depends
-# on, and what make check remembers of the builds that passed).
-. "$TOP/scripts/builds.sh"
 
 # how SECONDS: the detail of a build result
 how() { echo "${BUILD_HOW:-$(($(date +%s) - $1))s}"; }
@@ -262,25 +311,55 @@ else
 fi
 
 # The debug kernels (lockdep, KASAN, kmemleak) for the soak and unplug
-# scenarios: the base first, then the series, incrementally in one tree.
-# The series' debug build runs together with the whole series for x86_64
-# without any IOMMU support (the stubs): one checkout, two directories.
+# scenarios, incrementally in one tree: the series first, together with
+# the whole series for x86_64 without any IOMMU support (the stubs; one
+# checkout for both), then, after KUnit ran in the series' build, the
+# base.
 stage build-more
 build_key arm64-debug >/dev/null
 build_key x86_64-noiommu >/dev/null
+git -C "$CHECK" checkout -q --detach "$head_commit"
+together_start
+together debug build-arm64-debug-series.log image_of arm64-debug "$head_commit" "$BUILD/images/series-debug"
+together noiommu build-x86_64-noiommu.log build_check x86_64-noiommu "$head_commit"
+together_wait debug noiommu
+report debug "arm64 debug build: series" build-arm64-debug-series.log
+report noiommu "x86_64-noiommu build: full series" build-x86_64-noiommu.log
+
+# --- KUnit ---------------------------------------------------------------------
+# The suites of configs/kunit/.kunitconfig, run and parsed by the tree's
+# kunit.py.  The debug kernel of the series has every option of that
+# kunitconfig (exec_kunit checks it with kunit.py's own parser) and the
+# suites built in, so kunit.py runs that kernel instead of configuring and
+# building one more of its own: the same tests, one kernel build less.
+stage kunit
+. "$TOP/scripts/kunit.sh"
+# (build_at: the directory holds the series' build, made again only if
+# something else was built there since)
+if [ -f "$BUILD/images/series-debug/Image" ] &&
+	logged kunit-arm64-build.log build_at arm64-debug "$head_commit"; then
+	exec_kunit "$CHECK" "$CHECK/.out-arm64-debug" "$TOP/configs/kunit/.kunitconfig" kunit
+else
+	result FAIL "kunit: no debug build of the series to run the suites in"
+fi
+# The core suite on x86_64, in the x86_64 kernel of the series (VT-d,
+# ACPI): the software PCI bus must work with x86's PCI code too.
+if { [ -z "$commits" ] || [ -n "${head_ok[x86_64]:-}" ]; } &&
+	logged kunit-x86_64-build.log build_at x86_64 "$head_commit"; then
+	exec_kunit "$CHECK" "$CHECK/.out-x86_64" "$TOP/configs/kunit/x86_64.kunitconfig" kunit-x86_64 x86_64
+else
+	result FAIL "kunit-x86_64: no x86_64 build of the series to run the suites in"
+fi
+
+# The base's debug kernel, after the KUnit run that needs the series'
+# build in that directory.
+stage build-debug-base
 t=$(date +%s)
 if logged build-arm64-debug-base.log image_of arm64-debug "$BASE_TAG" "$BUILD/images/base-debug"; then
 	result PASS "arm64 debug build: base" "$(how "$t")"
 else
 	result FAIL "arm64 debug build: base"
 fi
-git -C "$CHECK" checkout -q --detach "$head_commit"
-together_start
-together debug build-arm64-debug-series.log image_of arm64-debug "$head_commit" "$BUILD/images/series-debug"
-together noiommu build-x86_64-noiommu.log build_check x86_64-noiommu "$head_commit"
-together_wait
-report debug "arm64 debug build: series" build-arm64-debug-series.log
-report noiommu "x86_64-noiommu build: full series" build-x86_64-noiommu.log
 
 stage static
 if [ -n "$commits" ]; then
@@ -314,38 +393,15 @@ else
 	result FAIL "mail: mbox + git send-email --dry-run"
 fi
 
-# --- KUnit ---------------------------------------------------------------------
-# The suites of configs/kunit/.kunitconfig, run and parsed by the tree's
-# kunit.py.  The debug kernel of the series has every option of that
-# kunitconfig (exec_kunit checks it with kunit.py's own parser) and the
-# suites built in, so kunit.py runs that kernel instead of configuring and
-# building one more of its own: the same tests, one kernel build less.
-stage kunit
-. "$TOP/scripts/kunit.sh"
-# (build_at: the directory holds the series' build, made again only if
-# something else was built there since)
-if [ -f "$BUILD/images/series-debug/Image" ] &&
-	logged kunit-arm64-build.log build_at arm64-debug "$head_commit"; then
-	exec_kunit "$CHECK" "$CHECK/.out-arm64-debug" "$TOP/configs/kunit/.kunitconfig" kunit
-else
-	result FAIL "kunit: no debug build of the series to run the suites in"
-fi
-# The core suite on x86_64, in the x86_64 kernel of the series (VT-d,
-# ACPI): the software PCI bus must work with x86's PCI code too.
-if { [ -z "$commits" ] || [ -n "${head_ok[x86_64]:-}" ]; } &&
-	logged kunit-x86_64-build.log build_at x86_64 "$head_commit"; then
-	exec_kunit "$CHECK" "$CHECK/.out-x86_64" "$TOP/configs/kunit/x86_64.kunitconfig" kunit-x86_64 x86_64
-else
-	result FAIL "kunit-x86_64: no x86_64 build of the series to run the suites in"
-fi
-
 # --- QEMU: the SMMUv3 ATS model and the end-to-end scenarios -----------------------
 stage qemu
-wait "$PREFETCH" || true
+# (QEMU and the 7.2 kernel: built in the background since the apply stage)
+wait "$SIDE_PID" || true
+build_lock_release
 SCENARIOS_PID=
-KNICE=
 QEMU_OK=
-if QEMU=$("$TOP/scripts/qemu-build.sh" 2>"$LOGS/qemu-build.log"); then
+if [ "$(side_status qemu)" = PASS ] &&
+	QEMU=$("$TOP/scripts/qemu-build.sh" --path 2>>"$LOGS/qemu-build.log"); then
 	result PASS "qemu: patched QEMU built" "$QEMU"
 	QEMU_OK=1
 	# QEMU's own checkpatch on the QEMU patches (taken from the verified
@@ -375,9 +431,7 @@ if QEMU=$("$TOP/scripts/qemu-build.sh" 2>"$LOGS/qemu-build.log"); then
 		result FAIL "qemu-ats(base): no base kernel image"
 	fi
 	# The scenarios start here and run in the background through the
-	# distro-7.2 stage (their results are the scenarios stage's): two boots
-	# keep about one CPU busy, much of a scenario is waiting on the guest's
-	# timers, and the 7.2 build, at the lowest priority, takes the rest.
+	# distro-7.2 stage (their results are the scenarios stage's)
 	if [ -f "$BUILD/images/series/Image" ]; then
 		# Two boots at a time: a boot keeps about one CPU busy
 		SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
@@ -386,7 +440,6 @@ if QEMU=$("$TOP/scripts/qemu-build.sh" 2>"$LOGS/qemu-build.log"); then
 			--base-debug-kernel "$BUILD/images/base-debug/Image" \
 			>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log" &
 		SCENARIOS_PID=$!
-		KNICE=19
 		echo "  scenarios started (results in the scenarios stage)"
 	fi
 else
@@ -400,46 +453,33 @@ fi
 # checkpatch, and one arm64 build proves it builds and passes KUnit: the
 # configuration is configs/arm64.config plus the kunitconfig (everything
 # the arm64 test kernel compiles, and the suites) at -Os, run by kunit.py
-# exec.  While the scenarios run (started in the qemu stage) the build runs
-# at the lowest priority (KNICE): it takes the CPU time the boots leave
-# and never slows them.
+# exec.  Fetched, applied and built in the background (side_builds).
 stage distro-7.2
-D=$BUILD/check-7.2
-dpatches=$TOP/patches-7.2
-if logged base-7.2.log env BASE=7.2 "$TOP/scripts/fetch-base.sh"; then
-	dsrc=$(BASE=7.2 bash -c ". '$TOP/scripts/lib.sh'; echo \$KSRC")
-	if [ ! -e "$D/.git" ]; then
-		git -C "$dsrc" worktree prune
-		git -C "$dsrc" worktree add -q --detach "$D" "$BASE_TAG"
-	fi
-	git -C "$D" am --abort >/dev/null 2>&1 || true
-	git -C "$D" reset -q --hard
-	if logged apply-7.2.log env BASE=7.2 KSRC="$D" PATCHES="$dpatches" SERIES_BRANCH=check FORCE=1 \
-		"$TOP/scripts/series.sh" apply "$D"; then
-		result PASS "7.2: series applies ($(basename "$dpatches")/)" \
-			"$(git -C "$D" rev-list --count "$BASE_TAG..check") patches"
-		while read -r p; do
-			case "$p" in "$dpatches"/*) ;; *) continue ;; esac
-			if out=$(run_checkpatch "$CHECK" "$p"); then
-				result PASS "7.2: checkpatch --strict $(basename "$p")"
-			else
-				echo "$out" | head -n 20 | sed 's/^/    | /'
-				result FAIL "7.2: checkpatch --strict $(basename "$p")"
-			fi
-		done < <(PATCHES=$dpatches "$TOP/scripts/series.sh" list)
-		t=$(date +%s)
-		if KNICE=$KNICE TREE="$D" logged build-7.2-arm64.log build_at arm64-kunit "$(git -C "$D" rev-parse check)"; then
-			result PASS "7.2: arm64 build" "arm64.config + KUnit suites, $(($(date +%s) - t))s"
-			exec_kunit "$D" "$D/.out-arm64-kunit" "$TOP/configs/kunit/.kunitconfig" kunit-7.2
-		else
-			result FAIL "7.2: arm64 build" "arm64.config + KUnit suites"
-		fi
-		git -C "$D" checkout -q check
-	else
-		result FAIL "7.2: series applies ($(basename "$dpatches")/)" "$(grep -m1 '^error:' "$LOGS/apply-7.2.log" | cut -c8-)"
-	fi
-else
+if [ "$(side_status base-7.2)" != PASS ]; then
+	tail -n 20 "$LOGS/base-7.2.log" | sed 's/^/    | /'
 	result FAIL "7.2: base tree fetched and verified"
+elif [ "$(side_status apply-7.2)" != PASS ]; then
+	result FAIL "7.2: series applies ($(basename "$dpatches")/)" "$(grep -m1 '^error:' "$LOGS/apply-7.2.log" | cut -c8-)"
+else
+	result PASS "7.2: series applies ($(basename "$dpatches")/)" \
+		"$(git -C "$D" rev-list --count "$BASE_TAG..check") patches"
+	while read -r p; do
+		case "$p" in "$dpatches"/*) ;; *) continue ;; esac
+		if out=$(run_checkpatch "$CHECK" "$p"); then
+			result PASS "7.2: checkpatch --strict $(basename "$p")"
+		else
+			echo "$out" | head -n 20 | sed 's/^/    | /'
+			result FAIL "7.2: checkpatch --strict $(basename "$p")"
+		fi
+	done < <(PATCHES=$dpatches "$TOP/scripts/series.sh" list)
+	if [ "$(side_status build-7.2)" = PASS ]; then
+		result PASS "7.2: arm64 build" "arm64.config + KUnit suites, $(cut -d' ' -f2 "$SIDE/build-7.2")s in the background"
+		exec_kunit "$D" "$D/.out-arm64-kunit" "$TOP/configs/kunit/.kunitconfig" kunit-7.2
+	else
+		tail -n 25 "$LOGS/build-7.2-arm64.log" | sed 's/^/    | /'
+		result FAIL "7.2: arm64 build" "arm64.config + KUnit suites"
+	fi
+	git -C "$D" checkout -q check
 fi
 
 stage scenarios

@@ -81,10 +81,8 @@ esac
 need "${cross}gcc" ccache make flex bison bc
 
 mkdir -p "$out"
-# KNICE: a niceness for the build (make check builds at the lowest
-# priority while boots that must not be slowed run)
 kmake() {
-	${KNICE:+nice -n "$KNICE"} make -s -C "$KSRC" O="$out" ARCH="$arch" CROSS_COMPILE="$cross" \
+	make -s -C "$KSRC" O="$out" ARCH="$arch" CROSS_COMPILE="$cross" \
 		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" -j"$JOBS" "$@"
 }
 

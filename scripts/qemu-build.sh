@@ -22,7 +22,8 @@
 # the configure flags: $CACHE/qemu/<key>/qemu-system-aarch64.  A re-run with
 # the same key does nothing.  Only qemu-system-aarch64 is built, with the
 # devices in qemu/aarch64-devices.mak, no GUI, no docs, no tools; compiles go
-# through ccache and take the workspace build lock.
+# through ccache and take the workspace build lock (unless the caller holds
+# it: BUILD_LOCK_HELD, see lib.sh).
 #
 # Environment: QEMU_FETCH=never (use only the cache), QEMU_MIRROR (default
 # http://deb.debian.org/debian).  stdout carries only the binary path.
@@ -317,9 +318,7 @@ main() {
 	[ "$mode" = --fetch ] && return
 	setup_meson
 	mkdir -p "$WORK" "$CACHE"
-	exec 9>"$CACHE/build.lock"
-	log "waiting for the build lock"
-	flock 9
+	build_lock_take "QEMU"
 	if [ "$mode" = --dev ]; then
 		[ -d "$SRC/.git" ] || prepare_source "$key"
 		install_devices

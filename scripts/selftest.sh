@@ -274,11 +274,14 @@ build_memory() {
 
 # Builds run together really run at once, under one hold of the build
 # lock (the builds inside, which take the lock themselves, do not wait for
-# it), and each reports its own status, log and BUILD_HOW.
+# it) that lasts until the last of them is waited for, and each reports
+# its own status, log and BUILD_HOW.
 together_runs() {
 	local d=$tmp/tg
 	mkdir -p "$d/logs"
 	(
+		# (make check runs this holding its own lock)
+		unset BUILD_LOCK_HELD
 		LOGS=$d/logs
 		CACHE=$d/cache
 		# shellcheck source=builds.sh
@@ -299,7 +302,16 @@ together_runs() {
 		together_start
 		together a a.log side a b 0
 		together b b.log side b a 3
+		together c c.log side c go 0
+		together_wait a b
+		# c still runs: the lock is still held
+		if flock -n "$CACHE/build.lock" true; then
+			echo "  build lock released while c ran" >&2
+			exit 1
+		fi
+		touch "$d/go"
 		together_wait
+		[ "$(together_result c | cut -d' ' -f1)" = PASS ] || { echo "  c: $(together_result c)" >&2; exit 1; }
 		read -r st secs how < <(together_result a)
 		[ "$st $how" = "PASS how a" ] || { echo "  a: $st $secs $how" >&2; exit 1; }
 		[ "$(together_result b | cut -d' ' -f1)" = FAIL ] || { echo "  b's failure not reported" >&2; exit 1; }
