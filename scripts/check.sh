@@ -168,6 +168,12 @@ side_mark() { # NAME CMD...: "STATUS SECONDS" of CMD in $SIDE/NAME
 	[ $st = PASS ]
 }
 side_status() { cut -d' ' -f1 "$SIDE/$1" 2>/dev/null || echo FAIL; }
+# side_wait NAME: until NAME is done (or the side builds ended without it)
+side_wait() {
+	while [ ! -e "$SIDE/$1" ] && kill -0 "$SIDE_PID" 2>/dev/null; do
+		sleep 1
+	done
+}
 side_7_2() {
 	local dsrc
 	dsrc=$(BASE=7.2 bash -c ". '$TOP/scripts/lib.sh'; echo \$KSRC")
@@ -395,9 +401,9 @@ fi
 
 # --- QEMU: the SMMUv3 ATS model and the end-to-end scenarios -----------------------
 stage qemu
-# (QEMU and the 7.2 kernel: built in the background since the apply stage)
-wait "$SIDE_PID" || true
-build_lock_release
+# (built in the background since the apply stage; the 7.2 kernel may still
+# be building: the scenarios start meanwhile)
+side_wait qemu
 SCENARIOS_PID=
 QEMU_OK=
 if [ "$(side_status qemu)" = PASS ] &&
@@ -431,7 +437,8 @@ if [ "$(side_status qemu)" = PASS ] &&
 		result FAIL "qemu-ats(base): no base kernel image"
 	fi
 	# The scenarios start here and run in the background through the
-	# distro-7.2 stage (their results are the scenarios stage's)
+	# distro-7.2 stage (their results are the scenarios stage's); the 7.2
+	# kernel, if still building, gets what CPU time the boots leave
 	if [ -f "$BUILD/images/series/Image" ]; then
 		# Two boots at a time: a boot keeps about one CPU busy
 		SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
@@ -455,6 +462,8 @@ fi
 # the arm64 test kernel compiles, and the suites) at -Os, run by kunit.py
 # exec.  Fetched, applied and built in the background (side_builds).
 stage distro-7.2
+wait "$SIDE_PID" || true
+build_lock_release
 if [ "$(side_status base-7.2)" != PASS ]; then
 	tail -n 20 "$LOGS/base-7.2.log" | sed 's/^/    | /'
 	result FAIL "7.2: base tree fetched and verified"
