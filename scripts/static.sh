@@ -2,7 +2,9 @@
 # Static analysis of what the series touches, base vs series:
 #   - scripts/kernel-doc -none on every touched .c/.h
 #   - tools/docs/documentation-file-ref-check (broken Documentation/ refs)
-#   - sparse (C=2) and W=1 on the touched objects, per build config
+#   - sparse (C=2) and W=1 on the touched objects, per build config: for
+#     arm64 the modules configuration, which compiles every touched file
+#     (make check builds it just before), for x86_64 the x86_64 one
 # A finding counts against the series only if the base does not have it
 # already (compared without line numbers).  Prints "PASS name" / "FAIL
 # name" lines on stdout, figures and findings on stderr.
@@ -22,7 +24,7 @@ trap 'rm -rf "$tmp"' EXIT
 # passed is shown again instead of being redone.
 memo=$BUILD/static-memo/$({
 	git -C "$tree" rev-parse "$base^{tree}" "$head^{tree}"
-	for n in arm64 x86_64; do KSRC=$tree "$TOP/scripts/kbuild.sh" --key "$n"; done
+	for n in arm64-modules x86_64; do KSRC=$tree "$TOP/scripts/kbuild.sh" --key "$n"; done
 	cat "$0" "$TOP/scripts/sparse-build.sh"
 } | sha256sum | cut -c1-24)
 if [ -f "$memo.out" ] && [ -f "$memo.err" ]; then
@@ -117,7 +119,7 @@ sparse=$("$TOP/scripts/sparse-build.sh") || {
 	echo "FAIL sparse: not available"
 	exit 0
 }
-for name in arm64 x86_64; do
+for name in arm64-modules x86_64; do
 	out=$(KSRC=$tree "$TOP/scripts/kbuild.sh" --out "$name")
 	# The directory holds the base's objects for a while: its record of
 	# what it holds comes back only once the head's are in again.
