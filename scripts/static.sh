@@ -40,27 +40,61 @@ mapfile -t csrc < <(printf '%s\n' "${touched[@]}" | grep -E '\.[ch]$' || true)
 mapfile -t cfiles < <(printf '%s\n' "${touched[@]}" | grep -E '\.c$' || true)
 
 # new_findings NAME BASEFILE HEADFILE: the head's findings the base lacks.
+# Findings are compared without line numbers, counted.  One exception: a
+# finding on a line the series did not change (per $tmp/changed, the
+# head's "file:line" of every added line) whose text the base reports too
+# is the base's, however often it shows: sparse reports a problem of an
+# unchanged inline function once per caller, and a new caller is not a
+# new problem.
 new_findings() {
-	python3 - "$2" "$3" <<'PY'
+	python3 - "$2" "$3" "$tmp/changed" <<'PY'
 import collections, re, sys
+def key(l):
+    k = re.sub(r":\d+(:\d+)?", "", l).replace("../", "")
+    return re.sub(r"^Warning: (\S+) \d+ ", r"Warning: \1 ", k)
+def where(l):
+    m = re.search(r"([\w./+-]+\.(?:c|h|rst|txt)):(\d+)", l)
+    if not m:
+        m = re.search(r"([\w./+-]+\.(?:c|h|rst|txt)) (\d+) ", l)
+    return (m.group(1).replace("../", ""), int(m.group(2))) if m else None
 def load(p):
     c = collections.Counter()
     for l in open(p, errors="replace"):
         l = l.strip()
-        if not l:
-            continue
-        # drop line/column numbers and the leading "../" of O= builds
-        k = re.sub(r":\d+(:\d+)?", "", l).replace("../", "")
-        k = re.sub(r"^Warning: (\S+) \d+ ", r"Warning: \1 ", k)
-        c[k] += 1
+        if l:
+            c[key(l)] += 1
     return c
-b, h = load(sys.argv[1]), load(sys.argv[2])
+changed = set()
+for l in open(sys.argv[3]):
+    f, _, n = l.strip().rpartition(":")
+    changed.add((f, int(n)))
+b = load(sys.argv[1])
+h = collections.Counter()
+for l in open(sys.argv[2], errors="replace"):
+    l = l.strip()
+    if not l:
+        continue
+    w = where(l)
+    if w and w not in changed and key(l) in b:
+        continue
+    h[key(l)] += 1
+total = sum(load(sys.argv[2]).values())
 new = h - b
-print(f"{sum(b.values())} {sum(h.values())} {sum(new.values())}")
+print(f"{sum(b.values())} {total} {sum(new.values())}")
 for k, n in new.items():
     print(f"{n}x {k}")
 PY
 }
+# the head's added lines, "file:line" (for new_findings)
+git -C "$tree" diff -U0 "$base" "$head" | awk '
+/^\+\+\+ b\// { f = substr($0, 7); next }
+/^@@/ {
+	split($3, a, ",")
+	l = substr(a[1], 2)
+	n = (a[2] == "" ? 1 : a[2])
+	for (i = 0; i < n; i++)
+		print f ":" (l + i)
+}' >"$tmp/changed"
 
 report() { # NAME BASEFILE HEADFILE
 	local out first
