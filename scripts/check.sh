@@ -20,6 +20,11 @@
 
 CHECK=${CHECK_TREE:-$BUILD/check}
 RESULTS=$BUILD/check-results.txt
+# One make check per workspace: a second one would share the results,
+# logs, images and output directories of the first and mix them up.
+mkdir -p "$BUILD"
+exec 8>"$BUILD/.check.lock"
+flock -n 8 || die "another make check is running in $TOP (see $BUILD/logs/check.log); wait for it or stop it"
 LOGS=$BUILD/logs
 mkdir -p "$LOGS"
 : >"$RESULTS"
