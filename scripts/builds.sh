@@ -93,22 +93,26 @@ build_check() {
 	build_at "$name" "$commit"
 }
 
-# image_of NAME COMMIT DIR: DIR/Image is COMMIT's kernel image of NAME;
-# DIR/.key says which, so an unchanged one is not built again (BUILD_HOW).
+# image_of NAME COMMIT DIR: DIR/Image is COMMIT's kernel image of NAME and
+# DIR/.config its configuration (what kunit.py exec needs to run it after
+# the output directory built something else); DIR/.key says which, so an
+# unchanged one is not built again (BUILD_HOW).
 image_of() {
 	local name=$1 commit tree=${TREE:-$CHECK} dir=$3 key out
 	BUILD_HOW=
 	commit=$(git -C "$tree" rev-parse "$2")
 	key="$(git -C "$tree" rev-parse "$commit^{tree}") $(build_key "$name")"
-	if [ -f "$dir/Image" ] && [ "$(cat "$dir/.key" 2>/dev/null)" = "$key" ]; then
+	if [ -f "$dir/Image" ] && [ -f "$dir/.config" ] &&
+		[ "$(cat "$dir/.key" 2>/dev/null)" = "$key" ]; then
 		BUILD_HOW="built before"
 		return 0
 	fi
-	rm -f "$dir/Image" "$dir/.key"
+	rm -f "$dir/Image" "$dir/.config" "$dir/.key"
 	build_at "$name" "$commit" || return 1
 	out=$(build_out "$name")
 	mkdir -p "$dir"
 	cp "$out/arch/arm64/boot/Image" "$dir/Image"
+	cp "$out/.config" "$dir/.config"
 	echo "$key" >"$dir/.key"
 }
 

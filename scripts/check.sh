@@ -5,9 +5,10 @@
 # Stages (README.md lists what each proves): deps, base tree, series
 # applies, apply/export round trip, workspace self-tests, checkpatch
 # --strict per patch, bisect build (arm64 and x86_64, each commit), debug
-# builds and x86_64 without IOMMU, static analysis, modules, mail,
-# KUnit (kunit.py exec, arm64 and x86_64), the 7.2 variant, QEMU and its
-# base-kernel ATS test, QEMU scenarios.  A new stage is one "stage NAME"
+# builds and x86_64 without IOMMU, QEMU and its base-kernel ATS test (the
+# QEMU scenarios start there and boot while the next stages run), KUnit
+# (kunit.py exec, arm64 and x86_64), modules, static analysis, mail, the
+# 7.2 variant, the scenarios' results.  A new stage is one "stage NAME"
 # block here and one line in README.md.  The figures the stages print
 # (KUnit's and the scenarios' measurements) are gathered at the end, and
 # kept in $BUILD/check-figures.txt for the cover letter.
@@ -208,9 +209,18 @@ side_builds &
 SIDE_PID=$!
 
 # --- round trip ----------------------------------------------------------------
+# Two exports of the check tree: with no git configuration, and with the
+# settings that change what git prints.  They run at once (each is mostly
+# get_maintainer.pl on one CPU).
 stage round-trip
 rt=$(mktemp -d)
+rt2=$(mktemp -d)
 cp "$TOP/patches/0000-cover-letter.patch" "$rt/"
+cp "$TOP/patches/0000-cover-letter.patch" "$rt2/"
+printf '[core]\n\tabbrev = 7\n[diff]\n\tnoprefix = true\n' >"$rt2.gitconfig"
+env KSRC="$CHECK" GIT_CONFIG_GLOBAL="$rt2.gitconfig" "$TOP/scripts/series.sh" export "$rt2" \
+	>"$LOGS/export-abbrev.log" 2>&1 &
+abbrev_pid=$!
 if logged export.log env KSRC="$CHECK" "$TOP/scripts/series.sh" export "$rt" &&
 	diff -ru "$TOP/patches" "$rt" >"$LOGS/round-trip.diff"; then
 	result PASS "apply then export is byte-identical"
@@ -223,22 +233,17 @@ else
 	fi
 	result FAIL "apply then export is byte-identical" "see $LOGS/round-trip.diff"
 fi
-rm -rf "$rt"
 # The exported bytes must not depend on the repository's size or on the
 # user's git configuration (abbreviated ids in "index" lines differ between
 # a fresh tree and a long-used one unless the export pins the length).
-rt=$(mktemp -d)
-cp "$TOP/patches/0000-cover-letter.patch" "$rt/"
-printf '[core]\n\tabbrev = 7\n[diff]\n\tnoprefix = true\n' >"$rt.gitconfig"
-if logged export-abbrev.log env KSRC="$CHECK" GIT_CONFIG_GLOBAL="$rt.gitconfig" \
-	"$TOP/scripts/series.sh" export "$rt" &&
-	diff -ru "$TOP/patches" "$rt" >"$LOGS/round-trip-config.diff"; then
+if wait "$abbrev_pid" && diff -ru "$TOP/patches" "$rt2" >"$LOGS/round-trip-config.diff"; then
 	result PASS "export ignores the user's core.abbrev and diff settings"
 else
+	tail -n 25 "$LOGS/export-abbrev.log" | sed 's/^/    | /'
 	head -n 30 "$LOGS/round-trip-config.diff" | sed 's/^/    | /'
 	result FAIL "export ignores the user's core.abbrev and diff settings" "see $LOGS/round-trip-config.diff"
 fi
-rm -rf "$rt" "$rt.gitconfig"
+rm -rf "$rt" "$rt2" "$rt2.gitconfig"
 
 # --- workspace self-tests ------------------------------------------------------
 stage selftest
@@ -324,8 +329,8 @@ fi
 # The debug kernels (lockdep, KASAN, kmemleak) for the soak and unplug
 # scenarios, incrementally in one tree: the series first, together with
 # the whole series for x86_64 without any IOMMU support (the stubs; one
-# checkout for both), then, after KUnit ran in the series' build, the
-# base.
+# checkout for both), then the base.  Each image is kept with its .config
+# in $BUILD/images: KUnit runs the series' one from there later.
 stage build-more
 build_key arm64-debug >/dev/null
 build_key x86_64-noiommu >/dev/null
@@ -337,19 +342,89 @@ together_wait debug noiommu
 report debug "arm64 debug build: series" build-arm64-debug-series.log
 report noiommu "x86_64-noiommu build: full series" build-x86_64-noiommu.log
 
+stage build-debug-base
+t=$(date +%s)
+if logged build-arm64-debug-base.log image_of arm64-debug "$BASE_TAG" "$BUILD/images/base-debug"; then
+	result PASS "arm64 debug build: base" "$(how "$t")"
+else
+	result FAIL "arm64 debug build: base"
+fi
+git -C "$CHECK" checkout -q check
+
+# --- QEMU: the SMMUv3 ATS model and the end-to-end scenarios -----------------------
+# As soon as the four images exist: the scenarios are the longest stage,
+# and boots leave a third of the two CPUs idle (guests waiting for
+# timeouts, the serial phases of QEMU); the stages after this one run
+# meanwhile.
+. "$TOP/scripts/kunit.sh"
+stage qemu
+# (built in the background since the apply stage)
+side_wait qemu
+SCENARIOS_PID=
+QEMU_OK=
+if [ "$(side_status qemu)" = PASS ] &&
+	QEMU=$("$TOP/scripts/qemu-build.sh" --path 2>>"$LOGS/qemu-build.log"); then
+	result PASS "qemu: patched QEMU built" "$QEMU"
+	QEMU_OK=1
+	# The scenarios start first: they are the long pole
+	if [ -f "$BUILD/images/series/Image" ]; then
+		# Two boots at a time: a boot keeps about one CPU busy
+		SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
+			--base-kernel "$BUILD/images/base/Image" \
+			--debug-kernel "$BUILD/images/series-debug/Image" \
+			--base-debug-kernel "$BUILD/images/base-debug/Image" \
+			>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log" &
+		SCENARIOS_PID=$!
+		echo "  scenarios started (results in the scenarios stage)"
+	fi
+	# QEMU's own checkpatch on the QEMU patches (taken from the verified
+	# tarball once; the binary may come from the cache without a tree).
+	qcp=$CACHE/qemu/checkpatch-10.0.2.pl
+	if [ ! -s "$qcp" ]; then
+		"$TOP/scripts/qemu-build.sh" --fetch >/dev/null 2>&1 || true
+		tar -xJOf "$CACHE/qemu/dl/qemu_10.0.2+ds.orig.tar.xz" qemu-10.0.2/scripts/checkpatch.pl >"$qcp.tmp" &&
+			mv "$qcp.tmp" "$qcp"
+	fi
+	while read -r p; do
+		if out=$(perl "$qcp" --no-tree "$TOP/qemu/patches/$p" 2>&1); then
+			result PASS "qemu: checkpatch.pl $p"
+		else
+			echo "$out" | grep -E '^(ERROR|WARNING)' | head -n 10 | sed 's/^/    | /'
+			result FAIL "qemu: checkpatch.pl $p"
+		fi
+	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$TOP/qemu/patches/series")
+	# The model on the unpatched base kernel: ATS on, an injected ATC
+	# invalidation timeout reported by the kernel, the disk still working.
+	if [ -f "$BUILD/images/base/Image" ]; then
+		KERNEL=$BUILD/images/base/Image QEMU=$QEMU "$TOP/scripts/qemu-ats-test.sh" \
+			>"$LOGS/qemu-ats-base.ktap" 2>"$LOGS/qemu-ats-base.log" || true
+		grep -o '^# reused.*\|# bench: .*' "$LOGS/qemu-ats-base.ktap" | sed 's/^# /  base kernel: /' || true
+		parse_ktap "$CHECK" "qemu-ats(base)" "$LOGS/qemu-ats-base.ktap"
+	else
+		result FAIL "qemu-ats(base): no base kernel image"
+	fi
+else
+	tail -n 20 "$LOGS/qemu-build.log" | sed 's/^/    | /'
+	result FAIL "qemu: patched QEMU built" "see $LOGS/qemu-build.log"
+fi
+
 # --- KUnit ---------------------------------------------------------------------
 # The suites of configs/kunit/.kunitconfig, run and parsed by the tree's
 # kunit.py.  The debug kernel of the series has every option of that
 # kunitconfig (exec_kunit checks it with kunit.py's own parser) and the
 # suites built in, so kunit.py runs that kernel instead of configuring and
 # building one more of its own: the same tests, one kernel build less.
+# Its output directory holds the base's debug build by now: kunit.py exec
+# runs the image and .config kept in $BUILD/images, from a directory laid
+# out as kunit.py expects.
 stage kunit
-. "$TOP/scripts/kunit.sh"
-# (build_at: the directory holds the series' build, made again only if
-# something else was built there since)
-if [ -f "$BUILD/images/series-debug/Image" ] &&
-	logged kunit-arm64-build.log build_at arm64-debug "$head_commit"; then
-	exec_kunit "$CHECK" "$CHECK/.out-arm64-debug" "$TOP/configs/kunit/.kunitconfig" kunit
+if [ -f "$BUILD/images/series-debug/Image" ] && [ -f "$BUILD/images/series-debug/.config" ]; then
+	krun=$BUILD/kunit-run/arm64-debug
+	rm -rf "$krun"
+	mkdir -p "$krun/arch/arm64/boot"
+	cp "$BUILD/images/series-debug/.config" "$krun/.config"
+	cp "$BUILD/images/series-debug/Image" "$krun/arch/arm64/boot/Image"
+	exec_kunit "$CHECK" "$krun" "$TOP/configs/kunit/.kunitconfig" kunit
 else
 	result FAIL "kunit: no debug build of the series to run the suites in"
 fi
@@ -360,16 +435,6 @@ if { [ -z "$commits" ] || [ -n "${head_ok[x86_64]:-}" ]; } &&
 	exec_kunit "$CHECK" "$CHECK/.out-x86_64" "$TOP/configs/kunit/x86_64.kunitconfig" kunit-x86_64 x86_64
 else
 	result FAIL "kunit-x86_64: no x86_64 build of the series to run the suites in"
-fi
-
-# The base's debug kernel, after the KUnit run that needs the series'
-# build in that directory.
-stage build-debug-base
-t=$(date +%s)
-if logged build-arm64-debug-base.log image_of arm64-debug "$BASE_TAG" "$BUILD/images/base-debug"; then
-	result PASS "arm64 debug build: base" "$(how "$t")"
-else
-	result FAIL "arm64 debug build: base"
 fi
 
 # The series for arm64 with ARM_SMMU_V3 and the KUnit suites as modules
@@ -405,61 +470,6 @@ if logged mbox.log "$TOP/scripts/mbox.sh"; then
 	result PASS "mail: mbox + git send-email --dry-run" "$(tail -n1 "$LOGS/mbox.log" | sed 's/^>>> //')"
 else
 	result FAIL "mail: mbox + git send-email --dry-run"
-fi
-
-# --- QEMU: the SMMUv3 ATS model and the end-to-end scenarios -----------------------
-stage qemu
-# (built in the background since the apply stage; the 7.2 kernel may still
-# be building: the scenarios start meanwhile)
-side_wait qemu
-SCENARIOS_PID=
-QEMU_OK=
-if [ "$(side_status qemu)" = PASS ] &&
-	QEMU=$("$TOP/scripts/qemu-build.sh" --path 2>>"$LOGS/qemu-build.log"); then
-	result PASS "qemu: patched QEMU built" "$QEMU"
-	QEMU_OK=1
-	# QEMU's own checkpatch on the QEMU patches (taken from the verified
-	# tarball once; the binary may come from the cache without a tree).
-	qcp=$CACHE/qemu/checkpatch-10.0.2.pl
-	if [ ! -s "$qcp" ]; then
-		"$TOP/scripts/qemu-build.sh" --fetch >/dev/null 2>&1 || true
-		tar -xJOf "$CACHE/qemu/dl/qemu_10.0.2+ds.orig.tar.xz" qemu-10.0.2/scripts/checkpatch.pl >"$qcp.tmp" &&
-			mv "$qcp.tmp" "$qcp"
-	fi
-	while read -r p; do
-		if out=$(perl "$qcp" --no-tree "$TOP/qemu/patches/$p" 2>&1); then
-			result PASS "qemu: checkpatch.pl $p"
-		else
-			echo "$out" | grep -E '^(ERROR|WARNING)' | head -n 10 | sed 's/^/    | /'
-			result FAIL "qemu: checkpatch.pl $p"
-		fi
-	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$TOP/qemu/patches/series")
-	# The model on the unpatched base kernel: ATS on, an injected ATC
-	# invalidation timeout reported by the kernel, the disk still working.
-	if [ -f "$BUILD/images/base/Image" ]; then
-		KERNEL=$BUILD/images/base/Image QEMU=$QEMU "$TOP/scripts/qemu-ats-test.sh" \
-			>"$LOGS/qemu-ats-base.ktap" 2>"$LOGS/qemu-ats-base.log" || true
-		grep -o '^# reused.*\|# bench: .*' "$LOGS/qemu-ats-base.ktap" | sed 's/^# /  base kernel: /' || true
-		parse_ktap "$CHECK" "qemu-ats(base)" "$LOGS/qemu-ats-base.ktap"
-	else
-		result FAIL "qemu-ats(base): no base kernel image"
-	fi
-	# The scenarios start here and run in the background through the
-	# distro-7.2 stage (their results are the scenarios stage's); the 7.2
-	# kernel, if still building, gets what CPU time the boots leave
-	if [ -f "$BUILD/images/series/Image" ]; then
-		# Two boots at a time: a boot keeps about one CPU busy
-		SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
-			--base-kernel "$BUILD/images/base/Image" \
-			--debug-kernel "$BUILD/images/series-debug/Image" \
-			--base-debug-kernel "$BUILD/images/base-debug/Image" \
-			>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log" &
-		SCENARIOS_PID=$!
-		echo "  scenarios started (results in the scenarios stage)"
-	fi
-else
-	tail -n 20 "$LOGS/qemu-build.log" | sed 's/^/    | /'
-	result FAIL "qemu: patched QEMU built" "see $LOGS/qemu-build.log"
 fi
 
 # --- the distro kernel ----------------------------------------------------------

@@ -48,16 +48,17 @@ info "kernel $KERNEL" >&2
 info "qemu $QEMU" >&2
 
 # The outcome depends only on these inputs: a passing run with the same
-# ones is reused (REUSE=0 runs it anyway; a fresh clone has none stored).
+# ones is reused (REUSE=0 runs it anyway).  The store is in the cache, so a
+# fresh clone reuses what another clone ran with the same inputs.
 key=$({ cat "$KERNEL" "$QEMU" "$WORK/guest/initramfs.cpio" "$0" "$TOP/scripts/qmp.py"
 	echo "$TIMEOUT ${QEMU_EXTRA:-}"; } | sha256sum | cut -c1-24)
-stored=$WORK/reuse/$key.ktap
+stored=$CACHE/qemu-ats-test/reuse/$key.ktap
 if [ "${REUSE:-1}" != 0 ] && [ -s "$stored" ]; then
 	info "reusing the outcome of an identical run ($stored)" >&2
 	sed '2a # reused the outcome of an identical run' "$stored"
 	exit 0
 fi
-mkdir -p "$WORK/reuse"
+mkdir -p "${stored%/*}"
 rc=0
 python3 "$TOP/scripts/qmp.py" run --need-ats --timeout "$TIMEOUT" \
 	--log "$WORK/agent.log" --kernel-log "$WORK/console.log" -- \

@@ -155,8 +155,9 @@ DEFAULT_VARIANT = "smp2"
 # demo: only run when selected by name (make demo).  reusable: the boot of
 # an unpatched kernel depends only on its inputs, so the outcome of an
 # earlier boot with the same kernel image, initramfs, QEMU binary, harness
-# and boot description is reused (--no-reuse runs it anyway; a fresh clone
-# has nothing to reuse).
+# and boot description is reused (--no-reuse runs it anyway).  The store
+# (--reuse-dir) is in the workspace's cache: a fresh clone reuses what
+# another clone booted with the same inputs.
 #
 # Where the variants go (every boot costs minutes of one CPU's time): the
 # scenarios that inject ATC timeouts and check the quarantine run in the
@@ -359,7 +360,8 @@ def boot_key(opts, b, variant, kernel, names, append):
 
 def reusing_boot(opts, key, args, ktap_path, klog_path, timeout):
     """boot(), or the stored outcome of a boot with the same key."""
-    store = os.path.join(opts.logs, "reuse", "%s.json" % key)
+    store = os.path.join(opts.reuse_dir or os.path.join(opts.logs, "reuse"),
+                         "%s.json" % key)
     if key:
         try:
             with open(store) as f:
@@ -627,18 +629,29 @@ def run_boot(opts, doc, b, variant, kernel, names, allow=None, append=""):
 
 class Slots:
     """At most n holders at a time; of the threads waiting, the one of the
-    lowest rank goes first."""
+    lowest rank goes first.  No slot is given before every expected rank
+    has either asked for one or left: the threads start in any order, and
+    the first to run must not take a slot that a longer boot needs."""
 
-    def __init__(self, n):
+    def __init__(self, n, expected=()):
         self.free = n
         self.waiting = []
+        self.unseen = set(expected)
         self.cond = threading.Condition()
+
+    def leave(self, rank):
+        """rank will not ask for a slot (again)."""
+        with self.cond:
+            self.unseen.discard(rank)
+            self.cond.notify_all()
 
     @contextlib.contextmanager
     def taken(self, rank):
         with self.cond:
+            self.unseen.discard(rank)
             self.waiting.append(rank)
-            while self.free == 0 or min(self.waiting) != rank:
+            while (self.unseen or self.free == 0 or
+                   min(self.waiting) != rank):
                 self.cond.wait()
             self.waiting.remove(rank)
             self.free -= 1
@@ -676,6 +689,9 @@ def main():
     ap.add_argument("--no-reuse", dest="reuse", action="store_false",
                     help="boot the unpatched kernels even when an identical "
                     "boot's outcome is stored")
+    ap.add_argument("--reuse-dir",
+                    help="where the outcomes of reusable boots are stored "
+                    "(default: LOGS/reuse)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="boots run at once (each is one QEMU process)")
     ap.add_argument("--append", default="",
@@ -727,7 +743,6 @@ def main():
     # in the order of the plan.
     learners = set(b["label"] for b, _, _ in plan if b.get("learn_splats"))
     done = {label: threading.Event() for label in learners}
-    slots = Slots(max(1, opts.jobs))
 
     # The longest chain first: the boots others learn from, then the debug
     # boots (the slowest); with boots side by side, one of them starting
@@ -735,7 +750,27 @@ def main():
     def rank(i):
         b = plan[i][0]
         return (0 if b.get("learn_splats") else 1 if b.get("debug") else 2, i)
+    slots = Slots(max(1, opts.jobs), [rank(i) for i in range(len(plan))])
     docs = [Doc() for _ in plan]
+
+    def learnt_from(src, doc, label):
+        """The allow function for the reports of the boot that learns from
+        src, made when the boot is judged: both boots run side by side,
+        src (ranked first) is waited for only then.  Nothing is allowed
+        if src did not run."""
+        def allow(lines, found):
+            done[src].wait()
+            if src not in learnt:
+                return found
+            known = known_splats(learnt[src])
+            doc.diags.append("%s: %d splat signature(s) on unplug, allowed "
+                             "on %s: %s" % (
+                                 src, len(known.known), label,
+                                 "; ".join("%s %s" % (k, ",".join(l))
+                                           for k, l in sorted(known.known))
+                                 or "none"))
+            return known(lines, found)
+        return allow
 
     def one(i, doc, b, v, names):
         missing = sorted(set(VARIANTS[v]["smmu"]) - (props or set()))
@@ -757,15 +792,7 @@ def main():
         allow = None
         src = b.get("allow_splats_from")
         if src in done:
-            done[src].wait()
-        if src in learnt:
-            allow = known_splats(learnt[src])
-            doc.diags.append("%s: %d splat signature(s) on unplug, allowed "
-                             "on %s: %s" % (
-                                 src, len(allow.known), b["label"],
-                                 "; ".join("%s %s" % (k, ",".join(l))
-                                           for k, l in sorted(allow.known))
-                                 or "none"))
+            allow = learnt_from(src, doc, b["label"])
         if b.get("learn_splats"):
             # Its reports are what this run learns, not a failure
             allow = lambda lines, found: []  # noqa: E731
@@ -784,6 +811,7 @@ def main():
                 doc.fail(result_name(n, b, v),
                          ["    # harness error: %r" % e])
         finally:
+            slots.leave(rank(i))
             if b["label"] in done:
                 done[b["label"]].set()
 

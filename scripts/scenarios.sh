@@ -51,7 +51,7 @@ mkdir -p "$LOGDIR" "$GUEST"
 make -s -C "$TOP/guest" O="$GUEST" KSRC="$KSRC" >&2 || die "building the guest agent failed"
 
 args=(--qemu "$QEMU" --initrd "$GUEST/initramfs.cpio" --kernel "$KERNEL"
-	--logs "$LOGDIR" --only "$ONLY" --variants "$VARIANTS" --jobs "${SCENARIO_JOBS:-1}")
+	--logs "$LOGDIR" --reuse-dir "$CACHE/scenarios/reuse" --only "$ONLY" --variants "$VARIANTS" --jobs "${SCENARIO_JOBS:-1}")
 [ -n "$BASE_KERNEL" ] && [ -f "$BASE_KERNEL" ] && args+=(--base-kernel "$BASE_KERNEL")
 # A debug kernel that failed to build is reported by the build stage; the
 # scenarios that need it are then skipped, not failed twice.
