@@ -208,64 +208,6 @@ side_builds() {
 side_builds &
 SIDE_PID=$!
 
-# --- round trip ----------------------------------------------------------------
-# Two exports of the check tree: with no git configuration, and with the
-# settings that change what git prints.  They run at once (each is mostly
-# get_maintainer.pl on one CPU).
-stage round-trip
-rt=$(mktemp -d)
-rt2=$(mktemp -d)
-cp "$TOP/patches/0000-cover-letter.patch" "$rt/"
-cp "$TOP/patches/0000-cover-letter.patch" "$rt2/"
-printf '[core]\n\tabbrev = 7\n[diff]\n\tnoprefix = true\n' >"$rt2.gitconfig"
-env KSRC="$CHECK" GIT_CONFIG_GLOBAL="$rt2.gitconfig" "$TOP/scripts/series.sh" export "$rt2" \
-	>"$LOGS/export-abbrev.log" 2>&1 &
-abbrev_pid=$!
-if logged export.log env KSRC="$CHECK" "$TOP/scripts/series.sh" export "$rt" &&
-	diff -ru "$TOP/patches" "$rt" >"$LOGS/round-trip.diff"; then
-	result PASS "apply then export is byte-identical"
-else
-	head -n 30 "$LOGS/round-trip.diff" | sed 's/^/    | /'
-	# The usual cause after a change of recipients.txt: say so
-	if grep -E '^[-+] ' "$LOGS/round-trip.diff" |
-		grep -qiFf <("$TOP/scripts/series.sh" recipients 2>/dev/null | sed 's/.*<\(.*\)>/\1/' | grep .); then
-		echo "    (recipients.txt changed since patches/ were exported: 'make export')"
-	fi
-	result FAIL "apply then export is byte-identical" "see $LOGS/round-trip.diff"
-fi
-# The exported bytes must not depend on the repository's size or on the
-# user's git configuration (abbreviated ids in "index" lines differ between
-# a fresh tree and a long-used one unless the export pins the length).
-if wait "$abbrev_pid" && diff -ru "$TOP/patches" "$rt2" >"$LOGS/round-trip-config.diff"; then
-	result PASS "export ignores the user's core.abbrev and diff settings"
-else
-	tail -n 25 "$LOGS/export-abbrev.log" | sed 's/^/    | /'
-	head -n 30 "$LOGS/round-trip-config.diff" | sed 's/^/    | /'
-	result FAIL "export ignores the user's core.abbrev and diff settings" "see $LOGS/round-trip-config.diff"
-fi
-rm -rf "$rt" "$rt2" "$rt2.gitconfig"
-
-# --- workspace self-tests ------------------------------------------------------
-stage selftest
-while read -r st name; do
-	result "$st" "workspace: $name"
-done < <("$TOP/scripts/selftest.sh" "$CHECK" 2>"$LOGS/selftest.log")
-sed 's/^/    | /' "$LOGS/selftest.log"
-git -C "$CHECK" checkout -q check
-
-# --- checkpatch ----------------------------------------------------------------
-stage checkpatch
-# shellcheck source=checkpatch.sh
-. "$TOP/scripts/checkpatch.sh"
-for p in $(sed -e 's/#.*//' "$TOP/patches/series"); do
-	if out=$(run_checkpatch "$CHECK" "$TOP/patches/$p"); then
-		result PASS "checkpatch --strict $p"
-	else
-		echo "$out" | head -n 20 | sed 's/^/    | /'
-		result FAIL "checkpatch --strict $p"
-	fi
-done
-
 # --- builds --------------------------------------------------------------------
 
 # how SECONDS: the detail of a build result
@@ -407,6 +349,68 @@ else
 	tail -n 20 "$LOGS/qemu-build.log" | sed 's/^/    | /'
 	result FAIL "qemu: patched QEMU built" "see $LOGS/qemu-build.log"
 fi
+
+# --- checks that need no build -----------------------------------------------
+# They run here, while the scenarios boot, not before the builds: they are
+# single-threaded and fill what the boots leave of the two CPUs.
+
+# --- round trip ----------------------------------------------------------------
+# Two exports of the check tree: with no git configuration, and with the
+# settings that change what git prints.  They run at once (each is mostly
+# get_maintainer.pl on one CPU).
+stage round-trip
+rt=$(mktemp -d)
+rt2=$(mktemp -d)
+cp "$TOP/patches/0000-cover-letter.patch" "$rt/"
+cp "$TOP/patches/0000-cover-letter.patch" "$rt2/"
+printf '[core]\n\tabbrev = 7\n[diff]\n\tnoprefix = true\n' >"$rt2.gitconfig"
+env KSRC="$CHECK" GIT_CONFIG_GLOBAL="$rt2.gitconfig" "$TOP/scripts/series.sh" export "$rt2" \
+	>"$LOGS/export-abbrev.log" 2>&1 &
+abbrev_pid=$!
+if logged export.log env KSRC="$CHECK" "$TOP/scripts/series.sh" export "$rt" &&
+	diff -ru "$TOP/patches" "$rt" >"$LOGS/round-trip.diff"; then
+	result PASS "apply then export is byte-identical"
+else
+	head -n 30 "$LOGS/round-trip.diff" | sed 's/^/    | /'
+	# The usual cause after a change of recipients.txt: say so
+	if grep -E '^[-+] ' "$LOGS/round-trip.diff" |
+		grep -qiFf <("$TOP/scripts/series.sh" recipients 2>/dev/null | sed 's/.*<\(.*\)>/\1/' | grep .); then
+		echo "    (recipients.txt changed since patches/ were exported: 'make export')"
+	fi
+	result FAIL "apply then export is byte-identical" "see $LOGS/round-trip.diff"
+fi
+# The exported bytes must not depend on the repository's size or on the
+# user's git configuration (abbreviated ids in "index" lines differ between
+# a fresh tree and a long-used one unless the export pins the length).
+if wait "$abbrev_pid" && diff -ru "$TOP/patches" "$rt2" >"$LOGS/round-trip-config.diff"; then
+	result PASS "export ignores the user's core.abbrev and diff settings"
+else
+	tail -n 25 "$LOGS/export-abbrev.log" | sed 's/^/    | /'
+	head -n 30 "$LOGS/round-trip-config.diff" | sed 's/^/    | /'
+	result FAIL "export ignores the user's core.abbrev and diff settings" "see $LOGS/round-trip-config.diff"
+fi
+rm -rf "$rt" "$rt2" "$rt2.gitconfig"
+
+# --- workspace self-tests ------------------------------------------------------
+stage selftest
+while read -r st name; do
+	result "$st" "workspace: $name"
+done < <("$TOP/scripts/selftest.sh" "$CHECK" 2>"$LOGS/selftest.log")
+sed 's/^/    | /' "$LOGS/selftest.log"
+git -C "$CHECK" checkout -q check
+
+# --- checkpatch ----------------------------------------------------------------
+stage checkpatch
+# shellcheck source=checkpatch.sh
+. "$TOP/scripts/checkpatch.sh"
+for p in $(sed -e 's/#.*//' "$TOP/patches/series"); do
+	if out=$(run_checkpatch "$CHECK" "$TOP/patches/$p"); then
+		result PASS "checkpatch --strict $p"
+	else
+		echo "$out" | head -n 20 | sed 's/^/    | /'
+		result FAIL "checkpatch --strict $p"
+	fi
+done
 
 # --- KUnit ---------------------------------------------------------------------
 # The suites of configs/kunit/.kunitconfig, run and parsed by the tree's

@@ -650,6 +650,8 @@ class Slots:
         with self.cond:
             self.unseen.discard(rank)
             self.waiting.append(rank)
+            # the last to arrive may not be the first to go
+            self.cond.notify_all()
             while (self.unseen or self.free == 0 or
                    min(self.waiting) != rank):
                 self.cond.wait()
