@@ -321,6 +321,54 @@ together_runs() {
 	) || return 1
 }
 
+# The scenarios' boot slots: whatever order the boots' threads arrive in,
+# and whichever of them skip, every boot gets a slot, never more than the
+# slots at once, and with one slot they go lowest rank first.
+scenario_slots() {
+	python3 - "$TOP/scripts/scenarios.py" <<'PY' >&2
+import importlib.util, random, sys, threading, time
+spec = importlib.util.spec_from_file_location("scenarios", sys.argv[1])
+sc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sc)
+rnd = random.Random(1)
+for trial in range(150):
+    n, jobs = rnd.randint(1, 8), rnd.randint(1, 3)
+    ranks = [(rnd.randint(0, 2), i) for i in range(n)]
+    skip = set(rnd.sample(range(n), rnd.randint(0, n - 1)))
+    delay = [rnd.random() * 0.01 for _ in range(n)]
+    slots = sc.Slots(jobs, ranks)
+    order, held, most = [], [0], [0]
+    lock = threading.Lock()
+
+    def boot(i):
+        time.sleep(delay[i])
+        if i not in skip:
+            with slots.taken(ranks[i]):
+                with lock:
+                    order.append(ranks[i])
+                    held[0] += 1
+                    most[0] = max(most[0], held[0])
+                time.sleep(0.002)
+                with lock:
+                    held[0] -= 1
+        slots.leave(ranks[i])
+    threads = [threading.Thread(target=boot, args=(i,), daemon=True)
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    want = sorted(r for i, r in enumerate(ranks) if i not in skip)
+    if any(t.is_alive() for t in threads):
+        sys.exit("  trial %d: a boot never got a slot (%d of %d ran)"
+                 % (trial, len(order), len(want)))
+    if sorted(order) != want or most[0] > jobs:
+        sys.exit("  trial %d: ran %s, %d at once" % (trial, order, most[0]))
+    if jobs == 1 and order != want:
+        sys.exit("  trial %d: one slot, order %s" % (trial, order))
+PY
+}
+
 # recipients_cc exports the whole series, most of this script's time: it
 # runs beside the tests that leave the check tree alone, and before the two
 # that change it (its export refuses a dirty tree).
@@ -333,6 +381,7 @@ t "base commit id is the pinned one" base_commit_pinned
 t "missing tool is named" missing_tool_named
 t "build memory skips only unchanged builds" build_memory
 t "builds run together run at once, each with its own result" together_runs
+t "scenario boots all get a slot, lowest rank first" scenario_slots
 wait "$rcpt_pid" || true
 cat "$tmp/rcpt.err" >&2
 if [ -s "$tmp/rcpt.result" ]; then
