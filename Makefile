@@ -2,6 +2,7 @@
 #
 #   make demo      the recovery shown in QEMU: timeout -> quarantine -> FLR -> ATS back
 #   make check     every check (what CI runs), ends with "N passed, N failed"
+#   make bench     the cover letter's end-to-end figures, measured alone
 #   make deps      install missing Debian packages (apt-get)
 #   make base      fetch + verify + unpack the base tree into build/linux
 #   make apply     base + patches/ -> commits on branch 'series' in build/linux
@@ -18,16 +19,19 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: demo check deps base apply export status build kunit checkpatch mbox qemu help
+.PHONY: demo check bench deps base apply export status build kunit checkpatch mbox qemu help
 
 help:
-	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 demo:
 	@$(S)/demo.sh
 
 check:
 	@$(S)/check.sh
+
+bench:
+	@$(S)/bench.sh
 
 deps:
 	@$(S)/deps.sh

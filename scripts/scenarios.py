@@ -571,9 +571,15 @@ def dma_ratio(diags):
     if len(got) < 2 or 0 in got["base"]:
         return None
     (sm, su), (bm, bu) = got["series"], got["base"]
+    # A reused base boot measured in another run, under another load
+    when = [m.group(1) for m in (re.match(r"boot base \(.*reused the outcome "
+                                          r"of an identical boot of ([^,]+)", d)
+                                 for d in diags) if m]
     return ("bench: dma_map_benchmark series/base: map %.2fx, unmap %.2fx "
-            "(series %.1f/%.1f us, base %.1f/%.1f us)"
-            % (sm / bm, su / bu, sm, su, bm, bu))
+            "(series %.1f/%.1f us, base %.1f/%.1f us%s)"
+            % (sm / bm, su / bu, sm, su, bm, bu,
+               ", base measured %s in an earlier run" % when[0]
+               if when else ""))
 
 
 def run_boot(opts, doc, b, variant, kernel, names, allow=None, append=""):

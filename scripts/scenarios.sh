@@ -4,6 +4,7 @@
 #   scripts/scenarios.sh [--kernel IMAGE] [--base-kernel IMAGE]
 #                        [--debug-kernel IMAGE [--base-debug-kernel IMAGE]]
 #                        [--soak-cycles N] [--only LIST] [--variants LIST]
+#                        [--no-reuse]
 #
 # Builds the guest agent (guest/) and the patched QEMU (scripts/qemu-build.sh,
 # or $QEMU), and runs the boots that scripts/scenarios.py describes as data
@@ -24,6 +25,7 @@ BASE_DEBUG_KERNEL=
 SOAK=200
 ONLY=
 VARIANTS=
+REUSE=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) KERNEL=$2; shift 2 ;;
@@ -33,7 +35,8 @@ while [ $# -gt 0 ]; do
 	--soak-cycles) SOAK=$2; shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
 	--variants) VARIANTS=$2; shift 2 ;;
-	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--no-reuse) REUSE=(--no-reuse); shift ;;
+	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -58,6 +61,6 @@ args=(--qemu "$QEMU" --initrd "$GUEST/initramfs.cpio" --kernel "$KERNEL"
 [ -n "$DEBUG_KERNEL" ] && [ -f "$DEBUG_KERNEL" ] && args+=(--debug-kernel "$DEBUG_KERNEL")
 [ -n "$BASE_DEBUG_KERNEL" ] && [ -f "$BASE_DEBUG_KERNEL" ] &&
 	args+=(--base-debug-kernel "$BASE_DEBUG_KERNEL")
-args+=(--soak-cycles "$SOAK")
+args+=(--soak-cycles "$SOAK" "${REUSE[@]}")
 info "kernel $KERNEL" >&2
 exec python3 "$TOP/scripts/scenarios.py" "${args[@]}"
