@@ -14,12 +14,13 @@
 
 series=$BUILD/images/series/Image
 base=$BUILD/images/base/Image
-[ -f "$series" ] && [ -f "$base" ] ||
+if [ ! -f "$series" ] || [ ! -f "$base" ]; then
 	die "no kernel images in $BUILD/images: run 'make check' first"
+fi
 QEMU=$("$TOP/scripts/qemu-build.sh") || die "building QEMU failed"
 build_lock_take bench
 mkdir -p "$BUILD/logs"
-info "series $(cat "$BUILD/images/series/.key" 2>/dev/null | cut -c1-12), base $(cat "$BUILD/images/base/.key" 2>/dev/null | cut -c1-12): two boots, one at a time"
+info "series $(cut -c1-12 "$BUILD/images/series/.key" 2>/dev/null), base $(cut -c1-12 "$BUILD/images/base/.key" 2>/dev/null): two boots, one at a time"
 rc=0
 SCENARIO_JOBS=1 QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$series" --base-kernel "$base" \
 	--only flrbench,dmabench --no-reuse >"$BUILD/logs/bench.ktap" 2>"$BUILD/logs/bench.log" || rc=$?

@@ -88,7 +88,7 @@ finish() {
 	p=$(grep -c '^PASS ' "$RESULTS" || true)
 	f=$(grep -c '^FAIL ' "$RESULTS" || true)
 	echo
-	echo "=== figures (measured, never asserted)"
+	echo "=== figures (measured, never asserted; the scenarios' beside the other checks: 'make bench' measures the cover letter's alone)"
 	grep -E '^ +figure: |^ +# ([^ ]+: )?bench: ' "$LOGS/check.log" |
 		sed 's/^ *//' | tee "$BUILD/check-figures.txt" || true
 	echo
