@@ -50,22 +50,39 @@ export LOCK_WAIT_LOG=$BUILD/lock-wait.log
 : >"$LOCK_WAIT_LOG"
 waited_total() { awk '{s += $1} END {print s + 0}' "$LOCK_WAIT_LOG"; }
 STAGE_W=0
+# The CPU time the whole machine spent busy so far (user, nice, system,
+# interrupts; not a hypervisor's steal), in seconds: with the stage's wall
+# time it shows whether the stage kept the CPUs full, whatever ran in the
+# background meanwhile.
+NCPU=$(nproc)
+HZ=$(getconf CLK_TCK)
+cpu_busy() { awk -v hz="$HZ" '/^cpu /{printf "%d\n", ($2 + $3 + $4 + $7 + $8) / hz; exit}' /proc/stat; }
+C0=$(cpu_busy)
+STAGE_C=0
+# "CPU N s, P % of the CPUs' time": the busy CPU seconds since $2 (a
+# cpu_busy value) over $1 seconds of wall time
+cpu_share() {
+	local c=$(($(cpu_busy) - $2))
+	printf 'CPU %ds, %d%%' "$c" $((c * 100 / ($1 > 0 ? $1 * NCPU : 1)))
+}
 stage() {
 	stage_end
 	STAGE=$1
 	STAGE_T=$(date +%s)
 	STAGE_W=$(waited_total)
+	STAGE_C=$(cpu_busy)
 	echo
 	echo "=== $STAGE"
 }
 stage_end() {
 	[ -n "$STAGE" ] || return 0
-	local now w
+	local now w c
 	now=$(date +%s)
 	w=$(($(waited_total) - STAGE_W))
-	printf '=== %s: %ds%s\n' "$STAGE" $((now - STAGE_T)) \
+	c=$(cpu_share $((now - STAGE_T)) "$STAGE_C")
+	printf '=== %s: %ds (%s)%s\n' "$STAGE" $((now - STAGE_T)) "$c" \
 		"$([ "$w" -gt 0 ] && echo " (${w}s of it waiting for others' builds)")"
-	printf '%-28s %5ds %s\n' "$STAGE" $((now - STAGE_T)) \
+	printf '%-28s %5ds  %-16s %s\n' "$STAGE" $((now - STAGE_T)) "$c" \
 		"$([ "$w" -gt 0 ] && echo "(waited ${w}s)")" >>"$BUILD/check-times.txt"
 	STAGE=
 }
@@ -92,9 +109,9 @@ finish() {
 	grep -E '^ +figure: |^ +# ([^ ]+: )?bench: ' "$LOGS/check.log" |
 		sed 's/^ *//' | tee "$BUILD/check-figures.txt" || true
 	echo
-	echo "=== stage times"
+	echo "=== stage times (wall; the machine's busy CPU time meanwhile, and its share of the $NCPU CPUs' time)"
 	cat "$BUILD/check-times.txt"
-	printf '%-28s %5ds\n' total $(($(date +%s) - T0))
+	printf '%-28s %5ds  %s\n' total $(($(date +%s) - T0)) "$(cpu_share $(($(date +%s) - T0)) "$C0")"
 	printf '%-28s %5ds\n' "total without lock waits" $(($(date +%s) - T0 - $(waited_total)))
 	if [ "$f" -gt 0 ]; then
 		echo
@@ -196,10 +213,13 @@ side_7_2() {
 }
 side_builds() {
 	renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true
-	# the downloads one after the other (one private apt configuration)
-	side_mark base-7.2 env BASE=7.2 "$TOP/scripts/fetch-base.sh" >"$LOGS/base-7.2.log" 2>&1 || true
+	# The downloads one after the other (one private apt configuration),
+	# then QEMU's build first: the scenarios wait for it, while the 7.2
+	# kernel is needed only by the distro-7.2 stage near the end.
+	env BASE=7.2 "$TOP/scripts/fetch-base.sh" --fetch >"$LOGS/base-7.2.log" 2>&1 || true
 	"$TOP/scripts/qemu-build.sh" --fetch >"$LOGS/qemu-fetch.log" 2>&1 || true
 	side_mark qemu "$TOP/scripts/qemu-build.sh" >"$LOGS/qemu-build.log" 2>&1 &
+	side_mark base-7.2 env BASE=7.2 "$TOP/scripts/fetch-base.sh" >>"$LOGS/base-7.2.log" 2>&1 || true
 	if [ "$(side_status base-7.2)" = PASS ]; then
 		side_7_2
 	fi
@@ -310,6 +330,8 @@ if [ "$(side_status qemu)" = PASS ] &&
 	QEMU_OK=1
 	# The scenarios start first: they are the long pole
 	if [ -f "$BUILD/images/series/Image" ]; then
+		# (no log of an earlier run's boot may pass for this run's)
+		rm -f "$LOGS"/scenarios/scenarios-*.log
 		# Two boots at a time: a boot keeps about one CPU busy
 		SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
 			--base-kernel "$BUILD/images/base/Image" \
@@ -413,24 +435,16 @@ for p in $(sed -e 's/#.*//' "$TOP/patches/series"); do
 done
 
 # --- KUnit ---------------------------------------------------------------------
-# The suites of configs/kunit/.kunitconfig, run and parsed by the tree's
-# kunit.py.  The debug kernel of the series has every option of that
-# kunitconfig (exec_kunit checks it with kunit.py's own parser) and the
-# suites built in, so kunit.py runs that kernel instead of configuring and
-# building one more of its own: the same tests, one kernel build less.
-# Its output directory holds the base's debug build by now: kunit.py exec
-# runs the image and .config kept in $BUILD/images, from a directory laid
-# out as kunit.py expects.
+# The suites of configs/kunit/.kunitconfig, parsed by the tree's kunit.py.
+# On arm64 they run in the series' debug kernel (lockdep, KASAN), which has
+# every option of that kunitconfig (checked with kunit.py's own parser)
+# and the suites built in: its scenario boot runs them twice from debugfs
+# for kmemleak, and the first run's results files are the per-case results
+# (reported in the scenarios stage, once that boot ended).  A boot of its
+# own for the same suites in the same kernel would cost a third run.
 stage kunit
-if [ -f "$BUILD/images/series-debug/Image" ] && [ -f "$BUILD/images/series-debug/.config" ]; then
-	krun=$BUILD/kunit-run/arm64-debug
-	rm -rf "$krun"
-	mkdir -p "$krun/arch/arm64/boot"
-	cp "$BUILD/images/series-debug/.config" "$krun/.config"
-	cp "$BUILD/images/series-debug/Image" "$krun/arch/arm64/boot/Image"
-	exec_kunit "$CHECK" "$krun" "$TOP/configs/kunit/.kunitconfig" kunit
-else
-	result FAIL "kunit: no debug build of the series to run the suites in"
+if [ -f "$BUILD/images/series-debug/.config" ] && [ -n "$SCENARIOS_PID" ]; then
+	echo "  arm64: the debug kernel's scenario boot runs the suites (results in the scenarios stage)"
 fi
 # The core suite on x86_64, in the x86_64 kernel of the series (VT-d,
 # ACPI): the software PCI bus must work with x86's PCI code too.
@@ -516,6 +530,13 @@ fi
 stage scenarios
 if [ -n "$SCENARIOS_PID" ]; then
 	wait "$SCENARIOS_PID" || true
+	# The KUnit suites' first run in the debug kernel (see the kunit stage)
+	if [ -f "$LOGS/scenarios/scenarios-debug.ktap.log" ]; then
+		debugfs_kunit "$CHECK" "$BUILD/images/series-debug/.config" "$TOP/configs/kunit/.kunitconfig" \
+			"$LOGS/scenarios/scenarios-debug.ktap.log" kunit
+	else
+		result FAIL "kunit: the debug kernel's scenario boot did not run"
+	fi
 	grep '^# ' "$LOGS/scenarios.ktap" | sed 's/^/  /' | head -n 60 || true
 	# A skipped scenario is not counted, but always named with why
 	sed -n 's/^ok [0-9]* \(.*\) # SKIP \(.*\)/  skipped: scenarios: \1 (\2)/p' \
@@ -523,8 +544,10 @@ if [ -n "$SCENARIOS_PID" ]; then
 	parse_ktap "$CHECK" scenarios "$LOGS/scenarios.ktap"
 elif [ -n "$QEMU_OK" ]; then
 	result FAIL "scenarios: no series kernel image (arm64 build failed)"
+	result FAIL "kunit: no debug kernel boot ran the suites"
 else
 	echo "  (no QEMU: see the qemu stage)"
+	result FAIL "kunit: no debug kernel boot ran the suites (no QEMU)"
 fi
 
 finish

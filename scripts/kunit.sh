@@ -11,6 +11,11 @@
 #                                  kunit.py's own config parser agrees that
 #                                  OUTDIR/.config has every option of
 #                                  KUNITCONFIG; one result per test case
+# debugfs_kunit TREE CONFIG KUNITCONFIG LOG TAG
+#                                  the results of the suites a boot ran from
+#                                  debugfs (the debug boot: its guest passes
+#                                  the files on), CONFIG checked as by
+#                                  exec_kunit; one result per test case
 # parse_ktap TREE TAG KTAPFILE     any KTAP document (the QEMU scenarios),
 #                                  parsed by the tree's own KTAP parser
 #                                  (kunit.py parse); one result per case
@@ -100,20 +105,10 @@ EOF_WRAPPER
 	echo "$dir"
 }
 
-# exec_kunit TREE OUT KUNITCONFIG TAG [ARCH]: run the suites of KUNITCONFIG
-# in the kernel built in OUT (ARCH arm64 by default, or x86_64), after
-# checking with kunit.py's parser that the kernel has that configuration.
-exec_kunit() {
-	local tree=$1 out=$2 kconf=$3 tag=$4 arch=${5:-arm64} json=$LOGS/$4.json log=$LOGS/$4.log
-	# The workspace's kernels are configured over allnoconfig: the arm64
-	# ones have only the GICv3 driver and boot the plain Image, so kunit.py
-	# gets QEMU descriptions that say so (configs/kunit/qemu-*.py).  They do
-	# not run the suites at boot unless told (kunit.autorun defaults to off
-	# there; the debug boots run them from debugfs), so kunit.py exec asks.
-	local qconf=$TOP/configs/kunit/qemu-$arch.py qarch=$arch
-	[ "$arch" != arm64 ] || qarch=aarch64
-	rm -f "$json"
-	if ! python3 - "$tree/tools/testing/kunit" "$kconf" "$out/.config" >"$log" 2>&1 <<'PY'
+# kunit_config_ok TREE CONFIG KUNITCONFIG: kunit.py's own config parser
+# agrees that CONFIG has every option of KUNITCONFIG; what it lacks on stdout.
+kunit_config_ok() {
+	python3 - "$1/tools/testing/kunit" "$3" "$2" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
 import kunit_config
@@ -128,7 +123,22 @@ if not want.is_subset_of(have):
         print("%s wanted, the build lacks it" % e)
     sys.exit(1)
 PY
-	then
+}
+
+# exec_kunit TREE OUT KUNITCONFIG TAG [ARCH]: run the suites of KUNITCONFIG
+# in the kernel built in OUT (ARCH arm64 by default, or x86_64), after
+# checking with kunit.py's parser that the kernel has that configuration.
+exec_kunit() {
+	local tree=$1 out=$2 kconf=$3 tag=$4 arch=${5:-arm64} json=$LOGS/$4.json log=$LOGS/$4.log
+	# The workspace's kernels are configured over allnoconfig: the arm64
+	# ones have only the GICv3 driver and boot the plain Image, so kunit.py
+	# gets QEMU descriptions that say so (configs/kunit/qemu-*.py).  They do
+	# not run the suites at boot unless told (kunit.autorun defaults to off
+	# there; the debug boots run them from debugfs), so kunit.py exec asks.
+	local qconf=$TOP/configs/kunit/qemu-$arch.py qarch=$arch
+	[ "$arch" != arm64 ] || qarch=aarch64
+	rm -f "$json"
+	if ! kunit_config_ok "$tree" "$out/.config" "$kconf" >"$log" 2>&1; then
 		sed 's/^/    | /' "$log"
 		result FAIL "$tag: the kernel in $out has the KUnit configuration" \
 			"$(basename "$kconf")"
@@ -158,4 +168,43 @@ kunit_figures() {
 		sed -E -e 's/^\[ *[0-9.]+\] *//' -e "s/^ *# /  figure: ($tag) /" | sort -u || true
 	grep -E '^(\[ *[0-9.]+\])? *ok [0-9]+ .* # SKIP' "$raw" |
 		sed -E -e 's/^\[ *[0-9.]+\] *//' -e 's/^ */  skipped: /' || true
+}
+
+# debugfs_kunit TREE CONFIG KUNITCONFIG LOG TAG: the suites' results of a
+# boot that ran them from debugfs: the guest's kunit_twice passes each
+# suite's first results file on, line by line behind "# kunit-results: ",
+# in its KTAP log LOG.  Each file is a KTAP document of one suite; they are
+# joined into one (the suites numbered in order) for kunit.py parse.  The
+# kernel's CONFIG is checked as exec_kunit does.
+debugfs_kunit() {
+	local tree=$1 config=$2 kconf=$3 src=$4 tag=$5 log=$LOGS/$5.log doc=$LOGS/$5.ktap
+	if ! kunit_config_ok "$tree" "$config" "$kconf" >"$log" 2>&1; then
+		sed 's/^/    | /' "$log"
+		result FAIL "$tag: the kernel has the KUnit configuration" "$(basename "$kconf")"
+		return
+	fi
+	python3 - "$src" >"$doc" <<'PY'
+import re, sys
+suites = []
+for line in open(sys.argv[1], errors="replace"):
+    m = re.search(r"# kunit-results: (.*)$", line.rstrip("\r\n"))
+    if not m:
+        continue
+    text = m.group(1)
+    if text == "KTAP version 1":        # a results file begins
+        suites.append([])
+    elif suites:
+        suites[-1].append(text)
+print("KTAP version 1")
+print("1..%d" % len(suites))
+for i, lines in enumerate(suites, 1):
+    if lines and lines[0] == "1..1":
+        lines = lines[1:]
+    for t in lines:
+        m = re.match(r"(not ok|ok) 1 (.*)", t)
+        print("%s %d %s" % (m.group(1), i, m.group(2)) if m else t)
+PY
+	echo "  $tag: $(grep -c '^\(not \)\?ok ' "$doc") suite(s) from $src"
+	kunit_figures "$doc" "$tag"
+	parse_ktap "$tree" "$tag" "$doc"
 }

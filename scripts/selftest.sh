@@ -369,6 +369,65 @@ for trial in range(150):
 PY
 }
 
+# The debug boot's KUnit results files, joined for kunit.py parse: every
+# case of every suite counts, a failing one fails, a file cut short (no
+# closing line of its suite) fails its suite, and no file at all is no
+# pass.
+debugfs_results() {
+	local log=$tmp/boot.ktap.log out
+	# (result(), as check.sh has it, into a file)
+	result() { echo "$1 $2" >>"$tmp/kt.results"; }
+	local LOGS=$tmp
+	# shellcheck source=kunit.sh
+	. "$TOP/scripts/kunit.sh"
+	sed 's/^/    # kunit-results: /' >"$log" <<'KTAP'
+KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: one
+    1..2
+    ok 1 a
+    not ok 2 b
+not ok 1 one
+KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: two
+    1..1
+    ok 1 c
+ok 1 two
+KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: three
+    1..2
+    ok 1 d
+KTAP
+	: >"$tmp/kt.results"
+	debugfs_kunit "$tree" "$TOP/configs/kunit/.kunitconfig" "$TOP/configs/kunit/.kunitconfig" \
+		"$log" kt >/dev/null 2>&1
+	out=$(sort "$tmp/kt.results" | tr '\n' ';')
+	case "$out" in
+	"FAIL kt: one.b;FAIL kt: three"*) ;;
+	*)
+		echo "  joined results: $out" >&2
+		return 1
+		;;
+	esac
+	grep -q '^PASS kt: one.a$' "$tmp/kt.results" && grep -q '^PASS kt: two.c$' "$tmp/kt.results" || {
+		echo "  passing cases lost: $out" >&2
+		return 1
+	}
+	: >"$tmp/kt.results"
+	: >"$log"
+	debugfs_kunit "$tree" "$TOP/configs/kunit/.kunitconfig" "$TOP/configs/kunit/.kunitconfig" \
+		"$log" kt >/dev/null 2>&1
+	if grep -q '^PASS' "$tmp/kt.results" || ! grep -q '^FAIL' "$tmp/kt.results"; then
+		echo "  no results file, yet: $(tr '\n' ';' <"$tmp/kt.results")" >&2
+		return 1
+	fi
+}
+
 # recipients_cc exports the whole series, most of this script's time: it
 # runs beside the tests that leave the check tree alone, and before the two
 # that change it (its export refuses a dirty tree).
@@ -382,6 +441,7 @@ t "missing tool is named" missing_tool_named
 t "build memory skips only unchanged builds" build_memory
 t "builds run together run at once, each with its own result" together_runs
 t "scenario boots all get a slot, lowest rank first" scenario_slots
+t "debug boot's KUnit results: every case counts, a cut file fails" debugfs_results
 wait "$rcpt_pid" || true
 cat "$tmp/rcpt.err" >&2
 if [ -s "$tmp/rcpt.result" ]; then
