@@ -51,19 +51,23 @@ export LOCK_WAIT_LOG=$BUILD/lock-wait.log
 waited_total() { awk '{s += $1} END {print s + 0}' "$LOCK_WAIT_LOG"; }
 STAGE_W=0
 # The CPU time the whole machine spent busy so far (user, nice, system,
-# interrupts; not a hypervisor's steal), in seconds: with the stage's wall
-# time it shows whether the stage kept the CPUs full, whatever ran in the
-# background meanwhile.
+# interrupts; not a hypervisor's steal), in clock ticks: with the stage's
+# wall time it shows whether the stage kept the CPUs full, whatever ran in
+# the background meanwhile.
 NCPU=$(nproc)
 HZ=$(getconf CLK_TCK)
-cpu_busy() { awk -v hz="$HZ" '/^cpu /{printf "%d\n", ($2 + $3 + $4 + $7 + $8) / hz; exit}' /proc/stat; }
+cpu_busy() { awk '/^cpu /{printf "%d\n", $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
+now_ms() { date +%s%3N; }
 C0=$(cpu_busy)
+T0_MS=$(now_ms)
 STAGE_C=0
-# "CPU N s, P % of the CPUs' time": the busy CPU seconds since $2 (a
-# cpu_busy value) over $1 seconds of wall time
+STAGE_MS=0
+# cpu_share START_MS START_TICKS: "CPU N s, P %", the busy CPU seconds since
+# then and their share of the CPUs' time
 cpu_share() {
-	local c=$(($(cpu_busy) - $2))
-	printf 'CPU %ds, %d%%' "$c" $((c * 100 / ($1 > 0 ? $1 * NCPU : 1)))
+	local ms=$(($(now_ms) - $1)) c=$(($(cpu_busy) - $2))
+	[ "$ms" -gt 0 ] || ms=1
+	printf 'CPU %ds, %d%%' $((c / HZ)) $((c * 100000 / (HZ * ms * NCPU)))
 }
 stage() {
 	stage_end
@@ -71,6 +75,7 @@ stage() {
 	STAGE_T=$(date +%s)
 	STAGE_W=$(waited_total)
 	STAGE_C=$(cpu_busy)
+	STAGE_MS=$(now_ms)
 	echo
 	echo "=== $STAGE"
 }
@@ -79,7 +84,7 @@ stage_end() {
 	local now w c
 	now=$(date +%s)
 	w=$(($(waited_total) - STAGE_W))
-	c=$(cpu_share $((now - STAGE_T)) "$STAGE_C")
+	c=$(cpu_share "$STAGE_MS" "$STAGE_C")
 	printf '=== %s: %ds (%s)%s\n' "$STAGE" $((now - STAGE_T)) "$c" \
 		"$([ "$w" -gt 0 ] && echo " (${w}s of it waiting for others' builds)")"
 	printf '%-28s %5ds  %-16s %s\n' "$STAGE" $((now - STAGE_T)) "$c" \
@@ -111,7 +116,7 @@ finish() {
 	echo
 	echo "=== stage times (wall; the machine's busy CPU time meanwhile, and its share of the $NCPU CPUs' time)"
 	cat "$BUILD/check-times.txt"
-	printf '%-28s %5ds  %s\n' total $(($(date +%s) - T0)) "$(cpu_share $(($(date +%s) - T0)) "$C0")"
+	printf '%-28s %5ds  %s\n' total $(($(date +%s) - T0)) "$(cpu_share "$T0_MS" "$C0")"
 	printf '%-28s %5ds\n' "total without lock waits" $(($(date +%s) - T0 - $(waited_total)))
 	if [ "$f" -gt 0 ]; then
 		echo

@@ -21,8 +21,10 @@ run_checkpatch() {
 	fi
 	# A clean verdict is kept: the same patch, exceptions and checkpatch
 	# (the tree's scripts/ and LICENSES/, as committed) are clean again.
+	# In the cache, not the clone: the key names everything the verdict
+	# depends on, wherever the clone is.
 	local memo
-	memo=$BUILD/checkpatch-memo/$({
+	memo=$CACHE/checkpatch-memo/$({
 		cat "$patch"
 		echo "${ignore[*]}"
 		git -C "$tree" rev-parse HEAD:scripts HEAD:LICENSES 2>/dev/null || date +%s%N

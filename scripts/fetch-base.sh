@@ -138,6 +138,12 @@ unpack() {
 		cd "$KSRC.tmp"
 		git_det init -q -b master
 		git_det config core.autocrlf false
+		# A build tree, never pushed or cloned: its ~90,000 loose objects
+		# stay loose.  Otherwise the first commit or git am makes git pack
+		# them in the background, minutes of CPU time that the builds
+		# want, for disk space only.
+		git_det config gc.auto 0
+		git_det config maintenance.auto false
 		# Everything in the tarball is tracked, whatever .gitignore says.
 		git_det add -A -f .
 		GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \

@@ -195,6 +195,10 @@ prepare_source() {
 	(
 		cd "$SRC" || exit
 		git_det init -q -b master
+		# (a build tree: its loose objects are never packed, see
+		# fetch-base.sh)
+		git_det config gc.auto 0
+		git_det config maintenance.auto false
 		git_det add -A -f .
 		GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
 			git_det commit -q --no-verify -m "Base: QEMU $QEMU_VERSION ($QEMU_TARBALL)" \

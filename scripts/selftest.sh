@@ -67,10 +67,10 @@ dirty_tree_refused() {
 # A patch that does not apply is named with its first failing hunk, the
 # message says "rebase needed", and the tree keeps its HEAD.
 bad_patch_named() {
-	local out head rc=0
+	local out head first rc=0
 	mkdir -p "$tmp/patches"
 	cp "$TOP/patches/0000-cover-letter.patch" "$tmp/patches/"
-	cat >"$tmp/patches/0001-selftest-broken.patch" <<'P'
+	cat >"$tmp/patches/0002-selftest-broken.patch" <<'P'
 From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
 From: iommu-reset series <iommu-reset-series@example.org>
 Date: Thu, 1 Jan 2026 00:00:00 +0000
@@ -89,14 +89,17 @@ diff --git a/MAINTAINERS b/MAINTAINERS
  nor this
  nor that
 P
-	printf '0001-selftest-broken.patch\n' >"$tmp/patches/series"
+	# (after a patch that applies: the one that stops the series is named)
+	first=$(PATCHES=$TOP/patches "$TOP/scripts/series.sh" list | head -n1)
+	cp "$first" "$tmp/patches/"
+	printf '%s\n0002-selftest-broken.patch\n' "$(basename "$first")" >"$tmp/patches/series"
 	head=$(git -C "$tree" rev-parse HEAD)
 	if out=$(PATCHES=$tmp/patches KSRC=$tree SERIES_BRANCH=check FORCE=1 \
 		"$TOP/scripts/series.sh" apply "$tree" 2>&1); then
 		echo "  broken patch applied" >&2
 		return 1
 	fi
-	grep -q "0001-selftest-broken.patch" <<<"$out" && grep -q "rebase needed" <<<"$out" &&
+	grep -q "patch 2 (0002-selftest-broken.patch)" <<<"$out" && grep -q "rebase needed" <<<"$out" &&
 		grep -q "first failing hunk at MAINTAINERS:1" <<<"$out" || {
 		echo "  unclear error: $out" >&2
 		rc=1

@@ -140,17 +140,19 @@ Export them first ('make export') or re-run with FORCE=1 to drop them (they stay
 	# The series is built on a detached HEAD; the branch moves only once
 	# every patch applied.
 	git -C "$t" checkout -q --detach "$BASE_TAG"
-	for f in "${files[@]}"; do
-		n=$((n + 1))
-		if ! out=$(git_det -C "$t" am -q --committer-date-is-author-date --no-3way "$f" 2>&1); then
-			git -C "$t" am --abort >/dev/null 2>&1 || true
-			git -C "$t" checkout -q "$orig"
-			echo "$out" | sed 's/^/  git am: /' >&2
-			local hunk
-			hunk=$(echo "$out" | grep -m1 'patch failed:' | sed 's/.*patch failed: //')
-			die "patch $n ($(basename "$f")) does not apply on $(git -C "$t" config iommu-reset.version || echo base)${hunk:+: first failing hunk at $hunk}; rebase needed. The tree was left as it was."
-		fi
-	done
+	# One git am for the series: each run reads and writes the index of
+	# the whole tree.  Where it stopped, HEAD tells.
+	if [ ${#files[@]} -gt 0 ] &&
+		! out=$(git_det -C "$t" am -q --committer-date-is-author-date --no-3way "${files[@]}" 2>&1); then
+		n=$(($(git -C "$t" rev-list --count "$BASE_TAG..HEAD") + 1))
+		f=${files[$((n - 1))]:-?}
+		git -C "$t" am --abort >/dev/null 2>&1 || true
+		git -C "$t" checkout -q "$orig"
+		echo "$out" | sed 's/^/  git am: /' >&2
+		local hunk
+		hunk=$(echo "$out" | grep -m1 'patch failed:' | sed 's/.*patch failed: //')
+		die "patch $n ($(basename "$f")) does not apply on $(git -C "$t" config iommu-reset.version || echo base)${hunk:+: first failing hunk at $hunk}; rebase needed. The tree was left as it was."
+	fi
 	git -C "$t" branch -f "$branch" HEAD
 	git -C "$t" checkout -q "$branch"
 	info "applied ${#files[@]} patches on $BASE_TAG: $t is at $(git -C "$t" rev-parse --short HEAD) (branch $branch)"
