@@ -2,15 +2,17 @@
 # `make check`: every check of the workspace, in order, with per-stage
 # times, ending with one line "N passed, N failed".
 #
-# Stages (README.md lists what each proves): deps, base tree, series
-# applies, apply/export round trip, workspace self-tests, checkpatch
-# --strict per patch, bisect build (arm64 and x86_64, each commit), debug
+# Stages, in this order (README.md lists what each proves): deps, base
+# tree, series applies, bisect build (arm64 and x86_64, each commit), debug
 # builds and x86_64 without IOMMU, QEMU and its base-kernel ATS test (the
-# QEMU scenarios start there and boot while the next stages run), KUnit
-# (kunit.py exec, arm64 and x86_64), modules, static analysis, mail, the
-# 7.2 variant, the scenarios' results.  A new stage is one "stage NAME"
-# block here and one line in README.md.  The figures the stages print
-# (KUnit's and the scenarios' measurements) are gathered at the end, and
+# QEMU scenarios start there and boot while the later stages run),
+# apply/export round trip, workspace self-tests, checkpatch --strict per
+# patch, KUnit (arm64: from the debug kernel's scenario boot; x86_64:
+# kunit.py exec), modules, static analysis, mail, the 7.2 variant, the
+# scenarios' results.  A new stage is one "stage NAME" block here and one
+# line in README.md.  Each stage prints its wall time and the machine's
+# busy CPU time meanwhile.  The figures the stages print (KUnit's and the
+# scenarios' measurements) are gathered at the end, and
 # kept in $BUILD/check-figures.txt for the cover letter.
 #
 # It works in its own worktree ($BUILD/check) of the base tree, so a

@@ -21,8 +21,9 @@ trap 'rm -rf "$tmp"' EXIT
 
 # The same trees, build configurations, checker and script give the same
 # findings: the outcome of an identical earlier run whose checks all
-# passed is shown again instead of being redone.
-memo=$BUILD/static-memo/$({
+# passed is shown again instead of being redone.  Nothing in the key or the
+# findings depends on where the clone is: they are kept in the cache.
+memo=$CACHE/static-memo/$({
 	git -C "$tree" rev-parse "$base^{tree}" "$head^{tree}"
 	for n in arm64-modules x86_64; do KSRC=$tree "$TOP/scripts/kbuild.sh" --key "$n"; done
 	cat "$0" "$TOP/scripts/sparse-build.sh"
@@ -119,13 +120,13 @@ at() { git -C "$tree" checkout -q --detach "$1"; }
 side_memo() {
 	local rev=$1
 	shift
-	echo "$BUILD/static-memo/side-$({
+	echo "$CACHE/static-memo/side-$({
 		git -C "$tree" rev-parse "${!rev}^{tree}"
 		printf '%s\n' "$@"
 		cat "$0"
 	} | sha256sum | cut -c1-24)"
 }
-mkdir -p "$BUILD/static-memo"
+mkdir -p "$CACHE/static-memo"
 
 # --- kernel-doc and documentation refs ----------------------------------------
 for rev in base head; do
