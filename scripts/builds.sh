@@ -131,7 +131,8 @@ image_of() {
 # the NAMEs (default: all) and releases a lock together_start took once
 # none is left.  Then together_result NAME prints
 # "STATUS SECONDS HOW" (PASS or FAIL, the wall time, BUILD_HOW), in
-# whatever order the caller reports them.
+# whatever order the caller reports them, and together_cpu NAME its CPU
+# seconds.
 TOGETHER=
 TOGETHER_LOCKED=
 declare -A TOGETHER_PIDS=()
@@ -155,6 +156,9 @@ together() { # NAME LOG CMD...
 		if "$@" >"$log" 2>&1; then
 			st=PASS
 		fi
+		# the CPU time of the build's processes (times' second line:
+		# the children's user and system time)
+		times >"$TOGETHER/$name.times"
 		echo "$st $(($(date +%s) - t)) ${BUILD_HOW:-}" >"$TOGETHER/$name"
 	) &
 	TOGETHER_PIDS[$name]=$!
@@ -174,4 +178,15 @@ together_wait() { # [NAME...]
 }
 together_result() { # NAME
 	cat "$TOGETHER/$1" 2>/dev/null || echo "FAIL 0 "
+}
+# together_cpu NAME: the CPU seconds NAME's processes used
+together_cpu() {
+	awk 'NR == 2 {
+		s = 0
+		for (i = 1; i <= 2; i++) {
+			split($i, a, "m")
+			s += a[1] * 60 + a[2]
+		}
+		printf "%d\n", s
+	}' "$TOGETHER/$1.times" 2>/dev/null || echo 0
 }

@@ -252,7 +252,7 @@ report() {
 	local st secs how
 	read -r st secs how < <(together_result "$1")
 	if [ "$st" = PASS ]; then
-		result PASS "$2" "${how:-${secs}s}"
+		result PASS "$2" "${how:-${secs}s, CPU $(together_cpu "$1")s}"
 	else
 		tail -n 25 "$LOGS/$3" | sed 's/^/    | /'
 		echo "    (full log: $LOGS/$3)"

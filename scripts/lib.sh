@@ -62,6 +62,13 @@ export CCACHE_COMPILERCHECK=content
 # cost, no hits between different sources that preprocess the same, does
 # not arise: no two configurations here share preprocessed files.)
 export CCACHE_DEPEND=${CCACHE_DEPEND:-1}
+# A hit (and the record a miss leaves) costs a hash of every header the
+# object was made from, a few hundred files per kernel object: with the
+# inode cache each file is hashed once for all compiles while it stays
+# unchanged.  Measured here on 40 kernel objects, three runs each: hits
+# take about a tenth less CPU time (4.0-4.4 s against 4.6-4.8 s), misses
+# the same within the noise.
+export CCACHE_INODECACHE=${CCACHE_INODECACHE:-1}
 # Kernel builds with the same source in different places share hits.
 export CCACHE_BASEDIR=$BUILD
 export CCACHE_NOHASHDIR=1
