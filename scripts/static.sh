@@ -114,17 +114,59 @@ report() { # NAME BASEFILE HEADFILE
 at() { git -C "$tree" checkout -q --detach "$1"; }
 
 # side_memo REV WHAT...: where the findings of one side (base or head) are
-# kept: they depend on that side's tree, on what was asked (WHAT: the
-# files, the build key) and on this script.  The base side never changes,
-# so after the first run only the head's are made.
+# kept: they depend on that side's tree (or on SIDE_INPUTS, see
+# inputs_digest, when set), on what was asked (WHAT: the files, the build
+# key) and on this script.  The base side never changes, so after the
+# first run only the head's are made.
 side_memo() {
 	local rev=$1
 	shift
 	echo "$CACHE/static-memo/side-$({
-		git -C "$tree" rev-parse "${!rev}^{tree}"
+		if [ -n "${SIDE_INPUTS:-}" ]; then
+			echo "inputs $SIDE_INPUTS"
+		else
+			git -C "$tree" rev-parse "${!rev}^{tree}"
+		fi
 		printf '%s\n' "$@"
 		cat "$0"
 	} | sha256sum | cut -c1-24)"
+}
+
+# inputs_digest OUT OBJ...: a digest of what compiling OBJ... in OUT reads,
+# taken from the checked-out tree: the content of every source and header
+# kbuild's .cmd files list for them (generated ones included), and the
+# tree's build files (Makefiles, Kbuild, Kconfig, scripts/), which decide
+# the configuration and the commands.  A change of the series that no
+# such file sees (another architecture's driver, say) leaves it, and the
+# findings, as they were.  Fails when an object has no .cmd file: then
+# the whole tree keys the findings.
+inputs_digest() {
+	local out=$1
+	shift
+	{
+		(cd "$out" && python3 - "$@" <<'PY'
+import hashlib, os, sys
+paths = set()
+for o in sys.argv[1:]:
+    cmd = os.path.join(os.path.dirname(o), "." + os.path.basename(o) + ".cmd")
+    if not os.path.isfile(cmd):
+        sys.exit(1)
+    for line in open(cmd):
+        line = line.strip().rstrip("\\").strip()
+        if line.startswith("source_"):
+            paths.add(line.split(":=", 1)[1].strip())
+        elif line and ":" not in line and not line.startswith("$("):
+            paths.add(line)
+for p in sorted(paths):
+    try:
+        h = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    except OSError:
+        h = "missing"
+    print(p, h)
+PY
+		) || return 1
+		git -C "$tree" ls-files -s | grep -E '(Makefile|Kbuild|Kconfig)[^/]*$|	scripts/'
+	} | sha256sum | cut -c1-24
 }
 mkdir -p "$CACHE/static-memo"
 
@@ -167,7 +209,12 @@ for name in arm64-modules x86_64; do
 	if [ ${#objs[@]} -eq 0 ]; then
 		continue
 	fi
+	# (the head's inputs, read while the head is checked out)
+	at "$head"
+	head_inputs=$(inputs_digest "$out" "${objs[@]}") || head_inputs=
 	for rev in base head; do
+		SIDE_INPUTS=
+		[ "$rev" = head ] && SIDE_INPUTS=$head_inputs
 		m=$(side_memo "$rev" sparse "$name" "$(KSRC=$tree "$TOP/scripts/kbuild.sh" --key "$name")" \
 			"$sparse" "${objs[@]}" -- "${cfiles[@]}" "${csrc[@]}")
 		if [ -f "$m.sparse" ]; then
