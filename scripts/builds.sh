@@ -9,8 +9,7 @@
 #   .built-trees   "TREE KEY" lines: every tree (git tree id, so a change of
 #                  commit message only builds nothing again) that built
 #                  with that key, for the per-commit build checks.
-# Builds sharing a directory (kbuild.sh --out) share both.  TREE= selects
-# another work tree than $CHECK.
+# TREE= selects another work tree than $CHECK.
 
 # The key of build NAME: its arch, fragments, toolchain and kbuild.sh.
 declare -A BUILD_KEYS=()
@@ -67,6 +66,14 @@ unaffected() {
 	done < <(git -C "$tree" diff --name-only "$from" "$to")
 }
 
+# built_before NAME COMMIT: COMMIT's tree built for NAME with its key
+# (its per-commit build check is answered without a build or a checkout).
+built_before() {
+	local tree=${TREE:-$CHECK} treeid
+	treeid=$(git -C "$tree" rev-parse "$2^{tree}")
+	grep -qxF "$treeid $(build_key "$1")" "$(build_out "$1")/.built-trees" 2>/dev/null
+}
+
 # build_check NAME COMMIT: does COMMIT build for NAME?  Built, unless its
 # tree built before with the same key, or nothing the directory's last
 # build read differs from COMMIT (its objects would come out the same).
@@ -79,7 +86,7 @@ build_check() {
 	out=$(build_out "$name")
 	key=$(build_key "$name")
 	treeid=$(git -C "$tree" rev-parse "$commit^{tree}")
-	if grep -qxF "$treeid $key" "$out/.built-trees" 2>/dev/null; then
+	if built_before "$name" "$commit"; then
 		BUILD_HOW="built before"
 		return 0
 	fi
@@ -97,13 +104,20 @@ build_check() {
 # DIR/.config its configuration (what kunit.py exec needs to run it after
 # the output directory built something else); DIR/.key says which, so an
 # unchanged one is not built again (BUILD_HOW).
+image_key() { # NAME COMMIT
+	echo "$(git -C "${TREE:-$CHECK}" rev-parse "$2^{tree}") $(build_key "$1")"
+}
+# image_current NAME COMMIT DIR: DIR holds COMMIT's image of NAME already
+image_current() {
+	[ -f "$3/Image" ] && [ -f "$3/.config" ] &&
+		[ "$(cat "$3/.key" 2>/dev/null)" = "$(image_key "$1" "$2")" ]
+}
 image_of() {
 	local name=$1 commit tree=${TREE:-$CHECK} dir=$3 key out
 	BUILD_HOW=
 	commit=$(git -C "$tree" rev-parse "$2")
-	key="$(git -C "$tree" rev-parse "$commit^{tree}") $(build_key "$name")"
-	if [ -f "$dir/Image" ] && [ -f "$dir/.config" ] &&
-		[ "$(cat "$dir/.key" 2>/dev/null)" = "$key" ]; then
+	key=$(image_key "$name" "$commit")
+	if image_current "$name" "$commit" "$dir"; then
 		BUILD_HOW="built before"
 		return 0
 	fi

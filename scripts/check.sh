@@ -3,13 +3,13 @@
 # times, ending with one line "N passed, N failed".
 #
 # Stages, in this order (README.md lists what each proves): deps, base
-# tree, series applies, bisect build (arm64 and x86_64, each commit), debug
-# builds and x86_64 without IOMMU, QEMU and its base-kernel ATS test (the
-# QEMU scenarios start there and boot while the later stages run),
-# apply/export round trip, workspace self-tests, checkpatch --strict per
-# patch, KUnit (arm64: from the debug kernel's scenario boot; x86_64:
-# kunit.py exec), modules, static analysis, mail, the 7.2 variant, the
-# scenarios' results.  A new stage is one "stage NAME" block here and one
+# tree, series applies, the four images the QEMU scenarios boot (which
+# start then and boot while the later stages run), bisect build (arm64
+# and x86_64, each commit), x86_64 without IOMMU and arm64 with modules,
+# QEMU and its base-kernel ATS test, apply/export round trip, workspace
+# self-tests, checkpatch --strict per patch, KUnit (arm64: from the debug
+# kernel's scenario boot; x86_64: kunit.py exec), static analysis, mail,
+# the 7.2 variant, the scenarios' results.  A new stage is one "stage NAME" block here and one
 # line in README.md.  Each stage prints its wall time and the machine's
 # busy CPU time meanwhile.  The figures the stages print (KUnit's and the
 # scenarios' measurements) are gathered at the end, and
@@ -150,16 +150,27 @@ fi
 result PASS "base tree $BASE fetched and verified" "$(kgit config iommu-reset.version) $(kgit rev-parse --short "$BASE_TAG")"
 
 # --- series applies ------------------------------------------------------------
+# The series is applied in a tree of its own ($APPLY), and the check tree
+# then moves to the result with one checkout, which rewrites only the
+# files that differ from what it had: kbuild rebuilds by modification
+# times, and applying in the check tree itself (back to the base, then
+# every patch) would make every build after it recompile whatever
+# includes a file the series touches.  The self-tests that apply broken
+# series use $APPLY too.
 stage apply
-if [ ! -e "$CHECK/.git" ]; then
-	git -C "$KSRC" worktree prune
-	git -C "$KSRC" worktree add -q --detach "$CHECK" "$BASE_TAG"
-fi
-# The check tree is the workspace's own: reset it, whatever a previous
-# (maybe interrupted) run left there.
-git -C "$CHECK" am --abort >/dev/null 2>&1 || true
-git -C "$CHECK" reset -q --hard
-if logged apply.log env KSRC="$CHECK" SERIES_BRANCH=check FORCE=1 "$TOP/scripts/series.sh" apply "$CHECK"; then
+APPLY=$BUILD/check-apply
+for t in "$CHECK" "$APPLY"; do
+	if [ ! -e "$t/.git" ]; then
+		git -C "$KSRC" worktree prune
+		git -C "$KSRC" worktree add -q --detach "$t" "$BASE_TAG"
+	fi
+	# The trees are the workspace's own: reset them, whatever a previous
+	# (maybe interrupted) run left there.
+	git -C "$t" am --abort >/dev/null 2>&1 || true
+	git -C "$t" reset -q --hard
+done
+if logged apply.log env KSRC="$APPLY" SERIES_BRANCH=check-apply FORCE=1 "$TOP/scripts/series.sh" apply "$APPLY" &&
+	git -C "$CHECK" checkout -q -B check "$(git -C "$APPLY" rev-parse HEAD)" 2>>"$LOGS/apply.log"; then
 	npatches=$(git -C "$CHECK" rev-list --count "$BASE_TAG..HEAD")
 	result PASS "series applies on $BASE" "$npatches patches"
 else
@@ -237,17 +248,7 @@ SIDE_PID=$!
 
 # --- builds --------------------------------------------------------------------
 
-# how SECONDS: the detail of a build result
-how() { echo "${BUILD_HOW:-$(($(date +%s) - $1))s}"; }
-
-# Every patch builds for arm64 and x86_64, each in its own incremental
-# output directory; one checkout per commit serves both, and the two
-# builds run at the same time (together: scripts/builds.sh).  The base
-# builds first: the QEMU scenarios compare against its image.
-stage bisect
-commits=$(git -C "$CHECK" rev-list --reverse "$BASE_TAG..check")
-head_commit=$(git -C "$CHECK" rev-parse check)
-# report NAME LABEL: the result of a build run together
+# report NAME LABEL LOG: the result of a build run together
 report() {
 	local st secs how
 	read -r st secs how < <(together_result "$1")
@@ -259,22 +260,84 @@ report() {
 		result FAIL "$2"
 	fi
 }
+commits=$(git -C "$CHECK" rev-list --reverse "$BASE_TAG..check")
+head_commit=$(git -C "$CHECK" rev-parse check)
 # (the keys are worked out once, here, not in each build's subshell)
-build_key arm64 >/dev/null
-build_key x86_64 >/dev/null
-git -C "$CHECK" checkout -q --detach "$BASE_TAG"
+for name in arm64 x86_64 arm64-debug x86_64-noiommu arm64-modules; do
+	build_key $name >/dev/null
+done
+
+# The four kernel images the QEMU scenarios boot come first: the scenarios
+# are the longest stage (minutes of boots whatever changed, the debug
+# kernel's the longest), so they start as soon as the images exist and
+# run beside every stage after this one.  Builds run together where they
+# share a checkout (together: scripts/builds.sh): the base's arm64 and
+# debug images with the base's x86_64 build (the bisect's first), then the
+# series' two images.  Each image is kept with its .config in
+# $BUILD/images (KUnit runs the series' debug one from there).  A tree
+# that needs no build is not checked out: every checkout rewrites the
+# files that differ, and kbuild rebuilds whatever includes them.
+stage images
+if ! { image_current arm64 "$BASE_TAG" "$BUILD/images/base" &&
+	image_current arm64-debug "$BASE_TAG" "$BUILD/images/base-debug" &&
+	built_before x86_64 "$BASE_TAG"; }; then
+	git -C "$CHECK" checkout -q --detach "$BASE_TAG"
+fi
 together_start
 together arm64 build-arm64-base.log image_of arm64 "$BASE_TAG" "$BUILD/images/base"
 together x86_64 build-x86_64-base.log build_check x86_64 "$BASE_TAG"
+together debug build-arm64-debug-base.log image_of arm64-debug "$BASE_TAG" "$BUILD/images/base-debug"
 together_wait
 report arm64 "arm64 build: base" build-arm64-base.log
 report x86_64 "x86_64 build: base" build-x86_64-base.log
+report debug "arm64 debug build: base" build-arm64-debug-base.log
+git -C "$CHECK" checkout -q check
+together_start
+together arm64 build-arm64-series.log image_of arm64 "$head_commit" "$BUILD/images/series"
+together debug build-arm64-debug-series.log image_of arm64-debug "$head_commit" "$BUILD/images/series-debug"
+together_wait
+# (the series' arm64 image has no result of its own: the bisect's build
+# of the last patch is that build)
+report debug "arm64 debug build: series" build-arm64-debug-series.log
+
+# The scenarios start once QEMU is built (in the background since the
+# apply stage), two boots at a time (a boot keeps about one CPU busy).
+# Images that failed to build are not there: scenarios.sh skips their
+# boots, whose build failure is reported above.
+. "$TOP/scripts/kunit.sh"
+start_scenarios() {
+	local qemu
+	side_wait qemu
+	[ "$(side_status qemu)" = PASS ] &&
+		qemu=$("$TOP/scripts/qemu-build.sh" --path 2>/dev/null) || return 0
+	SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$qemu exec "$TOP/scripts/scenarios.sh" \
+		--kernel "$BUILD/images/series/Image" \
+		--base-kernel "$BUILD/images/base/Image" \
+		--debug-kernel "$BUILD/images/series-debug/Image" \
+		--base-debug-kernel "$BUILD/images/base-debug/Image" \
+		>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log"
+}
+SCENARIOS_PID=
+if [ -f "$BUILD/images/series/Image" ]; then
+	# (no log of an earlier run's boot may pass for this run's)
+	rm -f "$LOGS"/scenarios/scenarios-*.log "$LOGS/scenarios.ktap"
+	start_scenarios &
+	SCENARIOS_PID=$!
+	echo "  scenarios start as soon as QEMU is built (results in the scenarios stage)"
+fi
+
+# Every patch builds for arm64 and x86_64, each in its own incremental
+# output directory; one checkout per commit serves both, and the two
+# builds run at the same time.
+stage bisect
 i=0
 declare -A head_ok=()
 for c in $commits; do
 	i=$((i + 1))
 	subj=$(git -C "$CHECK" log -1 --format=%s "$c")
-	git -C "$CHECK" checkout -q --detach "$c"
+	if ! { built_before arm64 "$c" && built_before x86_64 "$c"; }; then
+		git -C "$CHECK" checkout -q --detach "$c"
+	fi
 	together_start
 	for name in arm64 x86_64; do
 		together $name "build-$name-$i.log" build_check $name "$c"
@@ -287,67 +350,31 @@ for c in $commits; do
 		fi
 	done
 done
-# The series' image, for the scenarios (without patches: the base's); none
-# when the series did not build
-if [ -z "$commits" ] || [ -n "${head_ok[arm64]:-}" ]; then
-	logged build-arm64-series.log image_of arm64 "$head_commit" "$BUILD/images/series" || true
-else
-	rm -f "$BUILD/images/series/Image" "$BUILD/images/series/.key"
-fi
 
-# The debug kernels (lockdep, KASAN, kmemleak) for the soak and unplug
-# scenarios, incrementally in one tree: the series first, together with
-# the whole series for x86_64 without any IOMMU support (the stubs; one
-# checkout for both), then the base.  Each image is kept with its .config
-# in $BUILD/images: KUnit runs the series' one from there later.
+# The whole series for x86_64 without any IOMMU support (the stubs), and
+# for arm64 with ARM_SMMU_V3 and the KUnit suites as modules (exports for
+# KUnit, module unload paths), each in its own output directory, one
+# checkout for both.  The static analysis checks what the modules build
+# compiles: every touched file, the SMMUv3 suite's included.
 stage build-more
-build_key arm64-debug >/dev/null
-build_key x86_64-noiommu >/dev/null
 git -C "$CHECK" checkout -q --detach "$head_commit"
 together_start
-together debug build-arm64-debug-series.log image_of arm64-debug "$head_commit" "$BUILD/images/series-debug"
 together noiommu build-x86_64-noiommu.log build_check x86_64-noiommu "$head_commit"
-together_wait debug noiommu
-report debug "arm64 debug build: series" build-arm64-debug-series.log
+together modules build-arm64-modules.log build_check arm64-modules "$head_commit"
+together_wait
 report noiommu "x86_64-noiommu build: full series" build-x86_64-noiommu.log
-
-stage build-debug-base
-t=$(date +%s)
-if logged build-arm64-debug-base.log image_of arm64-debug "$BASE_TAG" "$BUILD/images/base-debug"; then
-	result PASS "arm64 debug build: base" "$(how "$t")"
-else
-	result FAIL "arm64 debug build: base"
-fi
+report modules "arm64-modules build: full series" build-arm64-modules.log
 git -C "$CHECK" checkout -q check
 
 # --- QEMU: the SMMUv3 ATS model and the end-to-end scenarios -----------------------
-# As soon as the four images exist: the scenarios are the longest stage,
-# and boots leave a third of the two CPUs idle (guests waiting for
-# timeouts, the serial phases of QEMU); the stages after this one run
-# meanwhile.
-. "$TOP/scripts/kunit.sh"
 stage qemu
 # (built in the background since the apply stage)
 side_wait qemu
-SCENARIOS_PID=
 QEMU_OK=
 if [ "$(side_status qemu)" = PASS ] &&
 	QEMU=$("$TOP/scripts/qemu-build.sh" --path 2>>"$LOGS/qemu-build.log"); then
 	result PASS "qemu: patched QEMU built" "$QEMU"
 	QEMU_OK=1
-	# The scenarios start first: they are the long pole
-	if [ -f "$BUILD/images/series/Image" ]; then
-		# (no log of an earlier run's boot may pass for this run's)
-		rm -f "$LOGS"/scenarios/scenarios-*.log
-		# Two boots at a time: a boot keeps about one CPU busy
-		SCENARIO_JOBS=${SCENARIO_JOBS:-2} QEMU=$QEMU "$TOP/scripts/scenarios.sh" --kernel "$BUILD/images/series/Image" \
-			--base-kernel "$BUILD/images/base/Image" \
-			--debug-kernel "$BUILD/images/series-debug/Image" \
-			--base-debug-kernel "$BUILD/images/base-debug/Image" \
-			>"$LOGS/scenarios.ktap" 2>"$LOGS/scenarios.log" &
-		SCENARIOS_PID=$!
-		echo "  scenarios started (results in the scenarios stage)"
-	fi
 	# QEMU's own checkpatch on the QEMU patches (taken from the verified
 	# tarball once; the binary may come from the cache without a tree).
 	qcp=$CACHE/qemu/checkpatch-10.0.2.pl
@@ -424,7 +451,7 @@ rm -rf "$rt" "$rt2" "$rt2.gitconfig"
 stage selftest
 while read -r st name; do
 	result "$st" "workspace: $name"
-done < <("$TOP/scripts/selftest.sh" "$CHECK" 2>"$LOGS/selftest.log")
+done < <("$TOP/scripts/selftest.sh" "$CHECK" "$APPLY" 2>"$LOGS/selftest.log")
 sed 's/^/    | /' "$LOGS/selftest.log"
 git -C "$CHECK" checkout -q check
 
@@ -461,21 +488,6 @@ if { [ -z "$commits" ] || [ -n "${head_ok[x86_64]:-}" ]; } &&
 else
 	result FAIL "kunit-x86_64: no x86_64 build of the series to run the suites in"
 fi
-
-# The series for arm64 with ARM_SMMU_V3 and the KUnit suites as modules
-# (exports for KUnit, module unload paths), built in the arm64 output
-# directory.  The static analysis then checks what this configuration
-# compiles: every touched file, the SMMUv3 suite's included (the arm64
-# configuration's objects are a subset of it, so what a directory holds
-# from an earlier run changes nothing).
-stage build-modules
-t=$(date +%s)
-if logged build-arm64-modules.log build_check arm64-modules "$head_commit"; then
-	result PASS "arm64-modules build: full series" "$(how "$t")"
-else
-	result FAIL "arm64-modules build: full series"
-fi
-git -C "$CHECK" checkout -q check
 
 stage static
 if [ -n "$commits" ]; then
@@ -535,7 +547,7 @@ else
 fi
 
 stage scenarios
-if [ -n "$SCENARIOS_PID" ]; then
+if [ -n "$SCENARIOS_PID" ] && [ -n "$QEMU_OK" ]; then
 	wait "$SCENARIOS_PID" || true
 	# The KUnit suites' first run in the debug kernel (see the kunit stage)
 	if [ -f "$LOGS/scenarios/scenarios-debug.ktap.log" ]; then

@@ -10,9 +10,10 @@
 #                (the test kernel with the KUnit suites, run by kunit.py
 #                exec)
 #   arm64-modules arm64.config + arm64-modules.config -> Image + modules
-#                (ARM_SMMU_V3 and the KUnit suites as modules), built in
-#                the output directory of arm64: the two configurations
-#                differ in a few objects only, kbuild rebuilds just those
+#                (ARM_SMMU_V3 and the KUnit suites as modules), in a
+#                directory of its own: sharing arm64's would switch the
+#                .config there twice per make check, and each switch
+#                rebuilds what the changed options reach and relinks
 #   x86_64       x86_64.config                       -> bzImage (with the
 #                core KUnit suite, run by kunit.py exec)
 #   x86_64-noiommu x86_64-noiommu.config + size.config -> bzImage
@@ -24,7 +25,7 @@
 #                                    script; exits
 # The .config is made with the tree's merge_config.sh over allnoconfig and
 # only replaced when it changes, so re-runs are incremental.  Output goes to
-# $KSRC/.out-NAME (or the directory NAME shares) unless KOUT is set: a direct subdirectory of the source
+# $KSRC/.out-NAME unless KOUT is set: a direct subdirectory of the source
 # tree makes kbuild use relative source paths, so ccache hits are shared by
 # every tree (worktrees, re-unpacked bases) that has the same file.  The
 # kernel's own .gitignore ignores it.  Builds take the workspace build lock
@@ -38,12 +39,11 @@ case "${1:-}" in
 esac
 name=${1:?usage: kbuild.sh [--frags|--out|--key] NAME [make args...]}
 shift
-dir=$name
 case "$name" in
 arm64) arch=arm64 frags="arm64.config" target=Image ;;
 arm64-debug) arch=arm64 frags="arm64.config arm64-debug.config size.config" target=Image ;;
 arm64-kunit) arch=arm64 frags="arm64.config kunit/.kunitconfig size.config" target=Image ;;
-arm64-modules) arch=arm64 frags="arm64.config arm64-modules.config" target="Image modules" dir=arm64 ;;
+arm64-modules) arch=arm64 frags="arm64.config arm64-modules.config" target="Image modules" ;;
 x86_64) arch=x86_64 frags="x86_64.config" target=bzImage ;;
 x86_64-noiommu) arch=x86_64 frags="x86_64-noiommu.config size.config" target=bzImage ;;
 *) die "unknown build '$name'" ;;
@@ -52,7 +52,7 @@ case "$arch" in
 arm64) cross=aarch64-linux-gnu- ;;
 x86_64) cross= ;;
 esac
-out=${KOUT:-$KSRC/.out-$dir}
+out=${KOUT:-$KSRC/.out-$name}
 case "$query" in
 --frags)
 	for f in $frags; do echo "$TOP/configs/$f"; done

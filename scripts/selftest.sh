@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Self-tests of the workspace tooling: bad input gets a clear error and
 # changes nothing.  Prints one "PASS name" / "FAIL name" line per test.
-#   scripts/selftest.sh CHECK_TREE
+#   scripts/selftest.sh CHECK_TREE APPLY_TREE
+# The tests that apply series (a broken one, one on a dirty tree) work in
+# APPLY_TREE, a worktree of the same repository whose files nothing builds
+# from (make check applies the series there); the others only read
+# CHECK_TREE.
 . "$(dirname "$0")/lib.sh"
 
-tree=${1:?usage: selftest.sh CHECK_TREE}
+tree=${1:?usage: selftest.sh CHECK_TREE APPLY_TREE}
+atree=${2:?usage: selftest.sh CHECK_TREE APPLY_TREE}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -50,9 +55,9 @@ base_commit_pinned() {
 
 # apply refuses a dirty tree and leaves the change in place.
 dirty_tree_refused() {
-	local f=$tree/MAINTAINERS out rc=0
+	local f=$atree/MAINTAINERS out rc=0
 	echo "selftest" >>"$f"
-	if out=$(KSRC=$tree SERIES_BRANCH=check FORCE=1 "$TOP/scripts/series.sh" apply "$tree" 2>&1); then
+	if out=$(KSRC=$atree SERIES_BRANCH=check-apply FORCE=1 "$TOP/scripts/series.sh" apply "$atree" 2>&1); then
 		echo "  apply accepted a dirty tree" >&2
 		rc=1
 	elif ! grep -q "uncommitted changes" <<<"$out"; then
@@ -60,7 +65,7 @@ dirty_tree_refused() {
 		rc=1
 	fi
 	[ "$(tail -n1 "$f")" = selftest ] || rc=1
-	git -C "$tree" checkout -q -- MAINTAINERS
+	git -C "$atree" checkout -q -- MAINTAINERS
 	return $rc
 }
 
@@ -93,9 +98,9 @@ P
 	first=$(PATCHES=$TOP/patches "$TOP/scripts/series.sh" list | head -n1)
 	cp "$first" "$tmp/patches/"
 	printf '%s\n0002-selftest-broken.patch\n' "$(basename "$first")" >"$tmp/patches/series"
-	head=$(git -C "$tree" rev-parse HEAD)
-	if out=$(PATCHES=$tmp/patches KSRC=$tree SERIES_BRANCH=check FORCE=1 \
-		"$TOP/scripts/series.sh" apply "$tree" 2>&1); then
+	head=$(git -C "$atree" rev-parse HEAD)
+	if out=$(PATCHES=$tmp/patches KSRC=$atree SERIES_BRANCH=check-apply FORCE=1 \
+		"$TOP/scripts/series.sh" apply "$atree" 2>&1); then
 		echo "  broken patch applied" >&2
 		return 1
 	fi
@@ -104,11 +109,11 @@ P
 		echo "  unclear error: $out" >&2
 		rc=1
 	}
-	[ "$(git -C "$tree" rev-parse HEAD)" = "$head" ] || {
+	[ "$(git -C "$atree" rev-parse HEAD)" = "$head" ] || {
 		echo "  HEAD moved" >&2
 		rc=1
 	}
-	[ -z "$(git -C "$tree" status --porcelain --untracked-files=no)" ] || rc=1
+	[ -z "$(git -C "$atree" status --porcelain --untracked-files=no)" ] || rc=1
 	return $rc
 }
 
@@ -432,8 +437,8 @@ KTAP
 }
 
 # recipients_cc exports the whole series, most of this script's time: it
-# runs beside the tests that leave the check tree alone, and before the two
-# that change it (its export refuses a dirty tree).
+# runs beside the other tests (none changes the check tree, whose export
+# refuses a dirty tree).
 t "export adds recipients.txt as Cc, once each, after get_maintainer.pl" recipients_cc \
 	>"$tmp/rcpt.result" 2>"$tmp/rcpt.err" &
 rcpt_pid=$!
@@ -445,6 +450,8 @@ t "build memory skips only unchanged builds" build_memory
 t "builds run together run at once, each with its own result" together_runs
 t "scenario boots all get a slot, lowest rank first" scenario_slots
 t "debug boot's KUnit results: every case counts, a cut file fails" debugfs_results
+t "apply refuses a dirty tree" dirty_tree_refused
+t "patch that does not apply is named" bad_patch_named
 wait "$rcpt_pid" || true
 cat "$tmp/rcpt.err" >&2
 if [ -s "$tmp/rcpt.result" ]; then
@@ -452,5 +459,3 @@ if [ -s "$tmp/rcpt.result" ]; then
 else
 	echo "FAIL export adds recipients.txt as Cc, once each, after get_maintainer.pl"
 fi
-t "apply refuses a dirty tree" dirty_tree_refused
-t "patch that does not apply is named" bad_patch_named

@@ -227,12 +227,38 @@ addr_key() {
 	echo "${a,,}"
 }
 
-# get_maint TREE DIR OPTS...: addresses for the patches in DIR.
+# get_maint TREE DIR OPTS...: addresses for the patches in DIR.  They
+# depend only on the patches, the options, the tree's get_maintainer.pl,
+# MAINTAINERS and .mailmap (the tree is clean, see require_clean) and the
+# script's configuration files, so they are kept in the cache by those:
+# make check exports the same series three times, two of them at once
+# (the lock makes the second wait for the first's answer).
 get_maint() {
-	local t=$1 d=$2
+	local t=$1 d=$2 key m f
 	shift 2
-	(cd "$t" && ./scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback \
-		--no-multiline --separator $'\n' "$@" $(ls "$d"/[0-9]*.patch | grep -v "/$COVER\$"))
+	local patches=()
+	for f in "$d"/[0-9]*.patch; do
+		[ "$(basename "$f")" = "$COVER" ] || patches+=("$f")
+	done
+	key=$({
+		printf '%s\n' "$@"
+		git -C "$t" ls-tree HEAD -- scripts/get_maintainer.pl MAINTAINERS .mailmap
+		for f in "$t" "$HOME" "$t/.scripts"; do
+			cat "$f/.get_maintainer.conf" "$f/.get_maintainer.ignore" 2>/dev/null || true
+		done
+		cat "${patches[@]}"
+	} | sha256sum | cut -c1-24)
+	m=$CACHE/get-maintainer/$key
+	mkdir -p "$CACHE/get-maintainer"
+	(
+		flock 9
+		if [ ! -f "$m" ]; then
+			(cd "$t" && ./scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback \
+				--no-multiline --separator $'\n' "$@" "${patches[@]}") >"$m.tmp" &&
+				mv "$m.tmp" "$m"
+		fi
+	) 9>"$CACHE/get-maintainer/.lock"
+	cat "$m"
 }
 
 cmd_export() {
