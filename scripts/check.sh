@@ -9,11 +9,11 @@
 # QEMU and its base-kernel ATS test, apply/export round trip, workspace
 # self-tests, checkpatch --strict per patch, KUnit (arm64: from the debug
 # kernel's scenario boot; x86_64: kunit.py exec), static analysis, mail,
-# the 7.2 variant, the scenarios' results.  A new stage is one "stage NAME" block here and one
-# line in README.md.  Each stage prints its wall time and the machine's
-# busy CPU time meanwhile.  The figures the stages print (KUnit's and the
-# scenarios' measurements) are gathered at the end, and
-# kept in $BUILD/check-figures.txt for the cover letter.
+# the 7.2 variant, the scenarios' results.  A new stage is one "stage
+# NAME" block here and one line in README.md.  Each stage prints its wall
+# time and the machine's busy CPU time meanwhile.  The figures the stages
+# print (KUnit's and the scenarios' measurements) are gathered at the end,
+# and kept in $BUILD/check-figures.txt for the cover letter.
 #
 # It works in its own worktree ($BUILD/check) of the base tree, so a
 # developer's work in $KSRC is never touched.  Builds there share ccache
