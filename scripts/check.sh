@@ -150,27 +150,34 @@ fi
 result PASS "base tree $BASE fetched and verified" "$(kgit config iommu-reset.version) $(kgit rev-parse --short "$BASE_TAG")"
 
 # --- series applies ------------------------------------------------------------
-# The series is applied in a tree of its own ($APPLY), and the check tree
-# then moves to the result with one checkout, which rewrites only the
-# files that differ from what it had: kbuild rebuilds by modification
-# times, and applying in the check tree itself (back to the base, then
-# every patch) would make every build after it recompile whatever
-# includes a file the series touches.  The self-tests that apply broken
-# series use $APPLY too.
+# apply_series REPO TREE [VAR=VALUE...]: the series (series.sh apply, with
+# VAR=VALUE in its environment) applied in a worktree of REPO of its own,
+# TREE-apply, then TREE (a worktree of REPO, branch check) moved to the
+# result with one checkout, which rewrites only the files that differ from
+# what TREE had: kbuild rebuilds by modification times, and applying in
+# TREE itself (back to the base, then every patch) would make every build
+# after it recompile whatever includes a file the series touches.  The
+# self-tests that apply broken series use TREE-apply too.
+apply_series() {
+	local repo=$1 tree=$2 t
+	shift 2
+	for t in "$tree" "$tree-apply"; do
+		if [ ! -e "$t/.git" ]; then
+			git -C "$repo" worktree prune
+			git -C "$repo" worktree add -q --detach "$t" "$BASE_TAG"
+		fi
+		# The trees are the workspace's own: reset them, whatever a
+		# previous (maybe interrupted) run left there.
+		git -C "$t" am --abort >/dev/null 2>&1 || true
+		git -C "$t" reset -q --hard
+	done
+	env "$@" KSRC="$tree-apply" SERIES_BRANCH=check-apply FORCE=1 \
+		"$TOP/scripts/series.sh" apply "$tree-apply" &&
+		git -C "$tree" checkout -q -B check "$(git -C "$tree-apply" rev-parse HEAD)"
+}
 stage apply
-APPLY=$BUILD/check-apply
-for t in "$CHECK" "$APPLY"; do
-	if [ ! -e "$t/.git" ]; then
-		git -C "$KSRC" worktree prune
-		git -C "$KSRC" worktree add -q --detach "$t" "$BASE_TAG"
-	fi
-	# The trees are the workspace's own: reset them, whatever a previous
-	# (maybe interrupted) run left there.
-	git -C "$t" am --abort >/dev/null 2>&1 || true
-	git -C "$t" reset -q --hard
-done
-if logged apply.log env KSRC="$APPLY" SERIES_BRANCH=check-apply FORCE=1 "$TOP/scripts/series.sh" apply "$APPLY" &&
-	git -C "$CHECK" checkout -q -B check "$(git -C "$APPLY" rev-parse HEAD)" 2>>"$LOGS/apply.log"; then
+APPLY=$CHECK-apply
+if logged apply.log apply_series "$KSRC" "$CHECK"; then
 	npatches=$(git -C "$CHECK" rev-list --count "$BASE_TAG..HEAD")
 	result PASS "series applies on $BASE" "$npatches patches"
 else
@@ -218,14 +225,8 @@ side_wait() {
 side_7_2() {
 	local dsrc
 	dsrc=$(BASE=7.2 bash -c ". '$TOP/scripts/lib.sh'; echo \$KSRC")
-	if [ ! -e "$D/.git" ]; then
-		git -C "$dsrc" worktree prune
-		git -C "$dsrc" worktree add -q --detach "$D" "$BASE_TAG"
-	fi
-	git -C "$D" am --abort >/dev/null 2>&1 || true
-	git -C "$D" reset -q --hard
-	side_mark apply-7.2 env BASE=7.2 KSRC="$D" PATCHES="$dpatches" SERIES_BRANCH=check FORCE=1 \
-		"$TOP/scripts/series.sh" apply "$D" >"$LOGS/apply-7.2.log" 2>&1 || return 0
+	side_mark apply-7.2 apply_series "$dsrc" "$D" BASE=7.2 PATCHES="$dpatches" \
+		>"$LOGS/apply-7.2.log" 2>&1 || return 0
 	TREE=$D side_mark build-7.2 build_at arm64-kunit "$(git -C "$D" rev-parse check)" \
 		>"$LOGS/build-7.2-arm64.log" 2>&1 || true
 }
