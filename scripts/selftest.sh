@@ -280,6 +280,42 @@ build_memory() {
 	return $rc
 }
 
+# A seeded output directory (the modules build's) starts as a copy of the
+# other configuration's with the objects' modification times (so kbuild
+# rebuilds only what differs) and without its records (it holds nothing of
+# its own configuration yet); an existing directory, or a seed that never
+# configured, is left alone.
+seeded_out() {
+	local r=$tmp/so from to
+	mkdir -p "$r"
+	from=$r/.out-arm64
+	to=$r/.out-arm64-modules
+	(
+		CHECK=$r
+		# shellcheck source=builds.sh
+		. "$TOP/scripts/builds.sh"
+		mkdir -p "$from/drivers"
+		seed_out arm64-modules "$to"
+		[ ! -e "$to" ] || { echo "  seeded from a directory without .config" >&2; exit 1; }
+		echo obj >"$from/drivers/a.o"
+		touch -d '2001-01-01 00:00:00' "$from/drivers/a.o"
+		echo 'CONFIG_X=y' >"$from/.config"
+		echo "c k" >"$from/.built-commit"
+		echo "t k" >"$from/.built-trees"
+		echo k >"$from/.config-key"
+		seed_out arm64-modules "$to"
+		[ "$(stat -c %Y "$to/drivers/a.o")" = "$(stat -c %Y "$from/drivers/a.o")" ] &&
+			[ -f "$to/.config" ] || { echo "  copy lost the objects or their times" >&2; exit 1; }
+		[ ! -e "$to/.built-commit" ] && [ ! -e "$to/.built-trees" ] && [ ! -e "$to/.config-key" ] ||
+			{ echo "  copy kept the other configuration's records" >&2; exit 1; }
+		echo mine >"$to/drivers/a.o"
+		seed_out arm64-modules "$to"
+		[ "$(cat "$to/drivers/a.o")" = mine ] || { echo "  existing directory overwritten" >&2; exit 1; }
+		seed_out arm64 "$from.none"
+		[ ! -e "$from.none" ] || { echo "  a configuration without a seed was seeded" >&2; exit 1; }
+	)
+}
+
 # Builds run together really run at once, under one hold of the build
 # lock (the builds inside, which take the lock themselves, do not wait for
 # it) that lasts until the last of them is waited for, and each reports
@@ -447,6 +483,7 @@ t "tampered download rejected" tampered_deb
 t "base commit id is the pinned one" base_commit_pinned
 t "missing tool is named" missing_tool_named
 t "build memory skips only unchanged builds" build_memory
+t "seeded output directory: a copy with its times, without records" seeded_out
 t "builds run together run at once, each with its own result" together_runs
 t "scenario boots all get a slot, lowest rank first" scenario_slots
 t "debug boot's KUnit results: every case counts, a cut file fails" debugfs_results
